@@ -1,0 +1,311 @@
+"""The audit trail: records built on the event loop, chained and written by one thread.
+
+`record()` only stamps the event (structlog) and hands it to a queue, so the event
+loop never waits on the disk. A single writer thread seals each record onto the
+hash chain, writes it (flushed, optionally fsynced), rotates by size and logs the
+chain head every N records and at shutdown, so the head can be anchored outside
+the file. When the sink cannot write, `healthy` turns False until a retry succeeds;
+the audit stage then refuses calls (fail-closed) unless fail-open is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import queue
+import socket
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from .digest import ArgumentDigest, load_or_create_key
+from .hashchain import GENESIS, START_EVENT, seal
+from .sinks import AuditSinkError, FileSink, StreamSink
+
+if TYPE_CHECKING:
+    from jupyter_events import EventLogger
+
+SCHEMA_ID = "https://events.jupyter.org/jupyter_collab_mcp_secure/audit/v1"
+SCHEMA_FILE = Path(__file__).with_name("schemas") / "record.yaml"
+
+_STOP = object()
+
+
+class _QueueLogger:
+    """structlog's output end: the processed record goes to the writer thread's queue."""
+
+    def __init__(self, outbox: queue.SimpleQueue) -> None:
+        self._outbox = outbox
+
+    def msg(self, **record: Any) -> None:
+        self._outbox.put(record)
+
+
+def _as_keywords(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return event_dict
+
+
+class AuditTrail:
+    def __init__(
+        self,
+        sink: FileSink | StreamSink,
+        digest_key_file: Path,
+        log: logging.Logger,
+        *,
+        fail_open: bool = False,
+        head_every: int = 1000,
+        retry_interval: float = 1.0,
+        max_pending: int = 10_000,
+    ) -> None:
+        self.sink = sink
+        self.digest_key_file = digest_key_file
+        self.log = log
+        self.fail_open = fail_open
+        self.head_every = head_every
+        self.retry_interval = retry_interval
+        self.max_pending = max_pending
+        self.healthy = False
+        self.head: str | None = None
+        self.records_written = 0
+        self._event_logger: EventLogger | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._dropped = 0
+        self._sink_open = False
+        self._opened_before = False
+        self._in_outage = False
+        self._fail_open_warned = False
+        self._digest: ArgumentDigest | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._structlog = structlog.wrap_logger(
+            _QueueLogger(self._queue),
+            processors=[
+                structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+                self._emit_jupyter_event,
+                _as_keywords,
+            ],
+            wrapper_class=structlog.BoundLogger,
+        ).bind()
+
+    # -- lifecycle (event loop) -------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        key = await asyncio.to_thread(load_or_create_key, self.digest_key_file)
+        self._digest = ArgumentDigest(key)
+        await asyncio.to_thread(self._open_sink)
+        self._thread = threading.Thread(target=self._run, name="collab-mcp-audit-writer", daemon=True)
+        self._thread.start()
+
+    def attach_event_logger(self, event_logger: EventLogger) -> None:
+        """Also emit every record as a Jupyter event (schema SCHEMA_ID), e.g. to serverapp.event_logger."""
+        event_logger.register_event_schema(SCHEMA_FILE)
+        self._event_logger = event_logger
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    # -- recording (any thread; never blocks) -------------------------------------
+
+    def record(self, event: dict[str, Any]) -> None:
+        self._structlog.msg(**event)
+
+    @property
+    def started(self) -> bool:
+        return self._digest is not None
+
+    def digest(self, arguments: dict[str, Any]) -> str:
+        if self._digest is None:
+            raise RuntimeError("the audit trail is not started")
+        return self._digest(arguments)
+
+    def auth_failure(self, remote_ip: str, reason: str, auth: str | None) -> None:
+        self.record(
+            {
+                "event": "auth_failure",
+                "outcome": "unauthenticated",
+                "remote_ip": remote_ip,
+                "reason": reason,
+                "auth": auth,
+            }
+        )
+
+    def policy_reload(self, ok: bool, sha256: str | None, reason: str | None, source: str) -> None:
+        self.record(
+            {
+                "event": "policy_reload",
+                "outcome": "ok" if ok else "error",
+                "policy_sha256": sha256,
+                "reason": reason,
+                "source": source,
+            }
+        )
+
+    def note_fail_open(self) -> None:
+        """Fail-open lets a call through while the sink is down: say so, once per outage."""
+        if not self._fail_open_warned:
+            self._fail_open_warned = True
+            self.log.warning(
+                "audit sink %s cannot write; audit_fail_open lets tool calls through, "
+                "their records wait in memory (at most %d)",
+                self.sink.describe(),
+                self.max_pending,
+            )
+
+    def _emit_jupyter_event(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        if self._event_logger is not None and self._loop is not None:
+            if _running_loop() is self._loop:
+                self._emit_now(dict(event_dict))
+            else:
+                self._loop.call_soon_threadsafe(self._emit_now, dict(event_dict))
+        return event_dict
+
+    def _emit_now(self, event: dict[str, Any]) -> None:
+        try:
+            self._event_logger.emit(schema_id=SCHEMA_ID, data=event)
+        except Exception:
+            self.log.exception("could not emit the audit record as a Jupyter event")
+
+    # -- the writer thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            try:
+                item = self._queue.get(timeout=None if self._sink_open else self.retry_interval)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    self._admit(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            self._write_pending()
+        self._finish()
+
+    def _admit(self, record: dict[str, Any]) -> None:
+        if len(self._pending) >= self.max_pending:
+            self._dropped += 1
+        else:
+            self._pending.append(record)
+
+    def _write_pending(self) -> None:
+        if not self._sink_open and not self._open_sink():
+            return
+        while self._pending:
+            if not self._write(self._pending[0]):
+                return
+            self._pending.popleft()
+        if self._dropped:
+            gap = {"event": "audit_gap", "ts": _now(), "dropped": self._dropped}
+            if self._write(gap):
+                self.log.error("audit trail dropped %d records while its sink was down", self._dropped)
+                self._dropped = 0
+
+    def _open_sink(self) -> bool:
+        try:
+            resume = self.sink.open()
+        except (OSError, AuditSinkError) as error:
+            self._failed(error)
+            return False
+        if resume.head is not None:
+            self.head = resume.head
+            reason = "reopen" if self._opened_before else "restart"
+        elif self.head is not None:
+            reason = "reopen"
+        else:
+            self.head = GENESIS
+            reason = "new_chain"
+        start = {"event": START_EVENT, "ts": _now(), "reason": reason, "host": socket.gethostname(), "pid": os.getpid()}
+        if resume.torn_tail:
+            start["torn_tail"] = True
+            self.log.warning("audit log %s ended in a torn line (a crash mid-write); kept as evidence", self.sink.describe())
+        try:
+            self._append(start)
+        except OSError as error:
+            self._failed(error)
+            return False
+        self._opened_before = True
+        self._sink_open = True
+        if self._in_outage or not self.healthy:
+            self._in_outage = False
+            self.log.info("audit trail writing to %s, chain head %s", self.sink.describe(), self.head)
+        self.healthy = True
+        self._fail_open_warned = False
+        return True
+
+    def _write(self, record: dict[str, Any]) -> bool:
+        try:
+            self._append(record)
+        except OSError as error:
+            self._failed(error)
+            return False
+        return True
+
+    def _append(self, record: dict[str, Any]) -> None:
+        digest, line = seal(record, self.head)
+        if self.sink.should_rotate(len(line) + 1):
+            previous = self.sink.rotate()
+            self._append({"event": START_EVENT, "ts": _now(), "reason": "rotation", "previous_file": previous})
+            digest, line = seal(record, self.head)
+        self.sink.write(line, digest)
+        self.head = digest
+        self.records_written += 1
+        if self.head_every and self.records_written % self.head_every == 0:
+            self._log_head("periodic")
+
+    def _failed(self, error: Exception) -> None:
+        if not self._in_outage:
+            self._in_outage = True
+            mode = "letting calls through (audit_fail_open)" if self.fail_open else "refusing tool calls until it recovers"
+            self.log.error("audit sink %s cannot write (%s): %s", self.sink.describe(), error, mode)
+        self.healthy = False
+        self._sink_open = False
+        self.sink.close()
+
+    def _finish(self) -> None:
+        if self._pending or self._dropped:
+            self.log.error(
+                "audit trail stopped with %d records it could not write to %s",
+                len(self._pending) + self._dropped,
+                self.sink.describe(),
+            )
+        if self.head is not None:
+            self._log_head("shutdown")
+        self.sink.close()
+        self._sink_open = False
+        self.healthy = False
+
+    def _log_head(self, when: str) -> None:
+        self.log.info(
+            "audit chain head (%s): %s after %d records written to %s",
+            when,
+            self.head,
+            self.records_written,
+            self.sink.describe(),
+        )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,142 @@
+"""`jupyter collab-mcp audit verify|query|summary`: the compliance reviewer's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..audit.review import (
+    TABLE_COLUMNS,
+    Filters,
+    format_summary,
+    format_table,
+    parse_time,
+    read_records,
+    summarize,
+    table_row,
+)
+from ..audit.verify import verify_files
+
+EXIT_BROKEN = 1
+EXIT_USAGE = 2
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    family = subparsers.add_parser("audit", help="verify and review the audit trail")
+    commands = family.add_subparsers(dest="command", required=True)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check the hash chain; exit 1 at the first broken link",
+        description="Check audit files, oldest first (rotated files, then the live one), against "
+        "their hash chain. Exits 0 when intact, 1 at the first broken link, 2 on unreadable files.",
+    )
+    verify.add_argument("files", nargs="+", metavar="FILE")
+    verify.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        help="the chain head the server logged (catches records removed from the tail)",
+    )
+    verify.set_defaults(run=run_verify)
+
+    query = commands.add_parser("query", help="list records matching filters, as a table or JSON lines")
+    _add_filters(query)
+    query.add_argument("--json", action="store_true", help="print matching records as JSON lines")
+    query.set_defaults(run=run_query)
+
+    summary = commands.add_parser(
+        "summary", help="per user: calls, denials, rate-limited calls, by tool; per path: who wrote, who executed"
+    )
+    _add_filters(summary)
+    summary.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    summary.set_defaults(run=run_summary)
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    for name, meaning in (
+        ("user", "the user a call acted for"),
+        ("agent", "the agent id (verified) or declared client name"),
+        ("tool", "tool name"),
+        ("action", "read, write, execute or admin"),
+        ("decision", "allow or deny"),
+        ("outcome", "ok, error, denied, rate_limited, unauthenticated, client_disconnected"),
+        ("event", "tool_call, auth_failure, policy_reload, audit_start, audit_gap (default: all but the last two)"),
+    ):
+        parser.add_argument(f"--{name}", action="append", default=[], metavar="VALUE", help=f"{meaning}; repeat or comma-separate for several")
+    parser.add_argument("--path", metavar="GLOB", help="records touching a path matching this glob (* also matches /)")
+    parser.add_argument("--since", type=_time, metavar="TIME", help="from this time on (ISO 8601, UTC if no zone)")
+    parser.add_argument("--until", type=_time, metavar="TIME", help="before this time (ISO 8601, UTC if no zone)")
+
+
+def _time(text: str):
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _values(given: list[str]) -> frozenset[str]:
+    return frozenset(value.strip() for item in given for value in item.split(",") if value.strip())
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    return Filters(
+        users=_values(args.user),
+        agents=_values(args.agent),
+        tools=_values(args.tool),
+        actions=_values(args.action),
+        decisions=_values(args.decision),
+        outcomes=_values(args.outcome),
+        events=_values(args.event),
+        path_glob=args.path,
+        since=args.since,
+        until=args.until,
+    )
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    try:
+        report = verify_files(args.files, expect_head=args.expect_head)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if report.broken:
+        print(f"BROKEN: {report.broken}")
+        print(f"{report.records} records verified before the break")
+        return EXIT_BROKEN
+    print(f"OK: {report.records} records in {len(report.files)} file(s)")
+    print(f"chain head: {report.head}")
+    print(f"chain starts after: {report.chain_start}")
+    return 0
+
+
+def run_query(args: argparse.Namespace) -> int:
+    keep = _filters(args)
+    try:
+        matches = [record for record in read_records(args.files, _warn) if keep(record)]
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        for record in matches:
+            print(json.dumps(record, sort_keys=True))
+    else:
+        print(format_table(TABLE_COLUMNS, [table_row(record) for record in matches]))
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    keep = _filters(args)
+    try:
+        summary = summarize(record for record in read_records(args.files, _warn) if keep(record))
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(summary, indent=2, sort_keys=True) if args.json else format_summary(summary))
+    return 0

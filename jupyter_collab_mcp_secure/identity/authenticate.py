@@ -1,0 +1,94 @@
+"""Turn the credential on an HTTP request into one Principal, or refuse it.
+
+Only the Authorization header counts: a token in the query string leaks into
+logs and browser history, and a cookie alone would make /mcp a cross-site
+request target (the route skips XSRF checks because it never accepts cookies).
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+from typing import Any
+
+from tornado.web import RequestHandler
+
+from .jwt_verifier import InvalidCredentials, JWTVerifier, looks_like_jwt
+from .principal import AuthMethod, Principal
+
+_SCHEMES = ("token", "bearer")
+
+
+class Unauthenticated(Exception):
+    """No acceptable credential; `reason` is safe to log (it never holds the token)."""
+
+    def __init__(self, reason: str, *, presented: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        # A token was presented and refused (RFC 6750 error="invalid_token").
+        self.presented = presented
+
+
+class Authenticator:
+    def __init__(self, *, owner: str, jwt_verifier: JWTVerifier | None) -> None:
+        self.owner = owner
+        self.jwt = jwt_verifier
+
+    async def authenticate(self, handler: RequestHandler) -> Principal:
+        request = handler.request
+        if "token" in request.query_arguments:
+            raise Unauthenticated("token in the query string is refused", presented=True)
+        header = request.headers.get("Authorization", "")
+        # Cookies must never authenticate here, including as a fallback inside the IdentityProvider.
+        had_cookie = request.headers.pop("Cookie", None) is not None
+        if not header:
+            reason = "cookie-only request (no Authorization header)" if had_cookie else "no credentials"
+            raise Unauthenticated(reason, presented=False)
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() not in _SCHEMES or not token:
+            raise Unauthenticated("Authorization must be 'Bearer <token>' or 'token <token>'", presented=True)
+
+        identity_provider = handler.identity_provider
+        server_token = identity_provider.token or ""
+        if server_token and hmac.compare_digest(token.encode(), server_token.encode()):
+            return self.owner_principal()
+        if self.jwt is not None and looks_like_jwt(token):
+            try:
+                return self.jwt.verify(token)
+            except InvalidCredentials as exc:
+                raise Unauthenticated(str(exc), presented=True) from None
+        return await self._from_identity_provider(handler, identity_provider)
+
+    def owner_principal(self) -> Principal:
+        return Principal(
+            user=self.owner,
+            auth=AuthMethod.OWNER_TOKEN,
+            realm="jupyter",
+            is_owner=True,
+            display_name=self.owner,
+        )
+
+    async def _from_identity_provider(self, handler: RequestHandler, identity_provider: Any) -> Principal:
+        # Without auth the default IdentityProvider calls everyone an anonymous user; that is no identity.
+        if not identity_provider.auth_enabled:
+            raise Unauthenticated("token not accepted (server authentication is disabled)", presented=True)
+        user = identity_provider.get_user(handler)
+        if inspect.isawaitable(user):
+            user = await user
+        if user is None:
+            raise Unauthenticated("token not accepted", presented=True)
+        return self.principal_for_jupyter_user(user)
+
+    def principal_for_jupyter_user(self, user: Any) -> Principal:
+        """A user resolved by Jupyter's IdentityProvider (under JupyterHub: a Hub token)."""
+        hub_user = getattr(user, "hub_user", None) or {}
+        groups = tuple(g for g in hub_user.get("groups", ()) if isinstance(g, str))
+        return Principal(
+            user=user.username,
+            auth=AuthMethod.JUPYTER,
+            realm="jupyter",
+            groups=groups,
+            is_owner=user.username == self.owner,
+            display_name=getattr(user, "display_name", "") or user.username,
+        )

@@ -1,0 +1,50 @@
+"""The one identity every later stage sees: who is calling, proven how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OWNER_ROLE = "role:owner"
+
+
+class AuthMethod:
+    """How a principal proved who it is (the audit's `auth` field)."""
+
+    OWNER_TOKEN = "jupyter-token"
+    JUPYTER = "jupyter"
+    JWT = "jwt"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str
+    auth: str
+    realm: str
+    groups: tuple[str, ...] = ()
+    agent: str | None = None
+    is_owner: bool = False
+    display_name: str = ""
+    # clientInfo.name is self-declared by the MCP client: shown, never trusted.
+    declared_client: str | None = field(default=None, compare=False)
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """Casbin subjects whose rules apply to this principal, most specific first."""
+        subjects = [self.user]
+        if self.agent:
+            subjects.append(f"agent:{self.agent}")
+        subjects.extend(f"group:{group}" for group in self.groups)
+        if self.is_owner:
+            subjects.append(OWNER_ROLE)
+        return tuple(subjects)
+
+    @property
+    def rate_key(self) -> str:
+        """Key under which rate-limit counters are shared across servers."""
+        return f"{self.realm}:{self.user}"
+
+    @property
+    def label(self) -> str:
+        """How the principal appears to collaborators: "<agent> for <user>"."""
+        agent = self.agent or self.declared_client or "agent"
+        return f"{agent} for {self.display_name or self.user}"

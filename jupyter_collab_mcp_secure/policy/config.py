@@ -1,0 +1,67 @@
+"""Policy settings of the CollabMCP extension (`c.CollabMCP.<trait>`)."""
+
+from __future__ import annotations
+
+import logging
+
+from traitlets import Bool, Float, HasTraits, Integer, Unicode, default
+
+from .engine import AuditTrail, PolicyEngine
+from .source import bundled_policies_dir
+
+
+class PolicyConfig(HasTraits):
+    policy_model = Unicode(
+        help=(
+            "Path of the Casbin model file. Default: the bundled policies/model.conf. A custom "
+            "model is honoured but decided by plain Casbin, which is slow at hub scale."
+        ),
+    ).tag(config=True)
+
+    policy_file = Unicode(
+        help=(
+            "Path of the Casbin policy file (CSV). Default: the bundled policies/policy.csv, where "
+            "role:owner has admin on everything and nobody else has anything. The file is watched "
+            "and reloaded on change; write it with an atomic rename."
+        ),
+    ).tag(config=True)
+
+    policy_poll_interval = Float(
+        0.5,
+        help=(
+            "Seconds between checks of the policy and model files. A change takes effect once the "
+            "files have been stable for one interval, so within about three intervals."
+        ),
+    ).tag(config=True)
+
+    policy_decision_cache_size = Integer(
+        65536,
+        help="Decisions remembered per loaded policy (cleared on reload). 0 disables the cache.",
+    ).tag(config=True)
+
+    policy_authorize_server = Bool(
+        False,
+        help=(
+            "Also decide every Jupyter Server request with the same policy (one decision point): "
+            "/api/contents and files per path, RTC rooms per document (updates from principals "
+            "without write are dropped), kernels, sessions and terminals need execute on the root."
+        ),
+    ).tag(config=True)
+
+    @default("policy_model")
+    def _default_policy_model(self) -> str:
+        return str(bundled_policies_dir() / "model.conf")
+
+    @default("policy_file")
+    def _default_policy_file(self) -> str:
+        return str(bundled_policies_dir() / "policy.csv")
+
+    def make_policy_engine(self, audit_trail: AuditTrail | None, log: logging.Logger | None) -> PolicyEngine:
+        return PolicyEngine(
+            self.policy_model,
+            self.policy_file,
+            audit_trail=audit_trail,
+            log=log,
+            poll_interval=self.policy_poll_interval,
+            cache_size=self.policy_decision_cache_size,
+        )

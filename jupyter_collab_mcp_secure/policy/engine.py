@@ -1,0 +1,148 @@
+"""The policy engine every decision goes through, with hot reload.
+
+The engine holds one `_Active` (snapshot + decider) and replaces it with a single
+assignment, so a decision sees either the old policy or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..identity.principal import Principal
+from .index import DecisionIndex
+from .source import PolicyError, PolicySnapshot, load_files
+
+
+class AuditTrail(Protocol):
+    def policy_reload(self, *, ok: bool, sha256: str | None, reason: str | None, source: str) -> object: ...
+
+
+class _PlainCasbin:
+    """For a custom model the index does not know: Casbin itself, rule by rule."""
+
+    def __init__(self, snapshot: PolicySnapshot) -> None:
+        self._enforcer = snapshot.enforcer
+
+    def allowed(self, subjects: tuple[str, ...], action: str, path: str) -> bool:
+        return bool(self._enforcer.enforce(subjects, path, action))
+
+
+@dataclass(frozen=True)
+class _Active:
+    snapshot: PolicySnapshot
+    decider: DecisionIndex | _PlainCasbin
+
+
+def make_decider(snapshot: PolicySnapshot, cache_size: int) -> DecisionIndex | _PlainCasbin:
+    if snapshot.standard_model:
+        return DecisionIndex(snapshot.rules, snapshot.links, cache_size=cache_size)
+    return _PlainCasbin(snapshot)
+
+
+class PolicyEngine:
+    def __init__(
+        self,
+        model_path: str | Path,
+        policy_path: str | Path,
+        audit_trail: AuditTrail | None = None,
+        log: logging.Logger | None = None,
+        poll_interval: float = 0.5,
+        cache_size: int = 65536,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.policy_path = Path(policy_path)
+        self._audit = audit_trail
+        self._log = log or logging.getLogger(__name__)
+        self._poll_interval = poll_interval
+        self._cache_size = cache_size
+        # A bad policy at startup is fatal: there is no last good one to keep.
+        self._active = self._activate(load_files(self.model_path, self.policy_path))
+        self._loaded_stamp = self._stamp()
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def snapshot(self) -> PolicySnapshot:
+        return self._active.snapshot
+
+    def allowed(self, principal: Principal, action: str, path: str) -> bool:
+        return self._active.decider.allowed(principal.subjects, action, path)
+
+    def allowed_subjects(self, subjects: tuple[str, ...], action: str, path: str) -> bool:
+        return self._active.decider.allowed(subjects, action, path)
+
+    async def start(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(), name="collab-mcp-policy-watch")
+
+    async def stop(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            try:
+                await watcher
+            except asyncio.CancelledError:
+                pass
+
+    async def reload(self) -> bool:
+        """Load both files now; keep the last good policy if they are bad."""
+        source = str(self.policy_path)
+        try:
+            snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
+            active = await asyncio.to_thread(self._activate, snapshot)
+        except PolicyError as error:
+            self._log.error("policy reload refused, keeping the last good policy: %s", error)
+            self._record(ok=False, sha256=None, reason=str(error), source=source)
+            return False
+        self._active = active
+        for finding in snapshot.findings:
+            self._log.warning("policy %s: %s", source, finding)
+        self._log.info("policy reloaded from %s (sha256 %s, %d rules)", source, snapshot.sha256, len(snapshot.rules))
+        self._record(ok=True, sha256=snapshot.sha256, reason=None, source=source)
+        return True
+
+    def _activate(self, snapshot: PolicySnapshot) -> _Active:
+        return _Active(snapshot, make_decider(snapshot, self._cache_size))
+
+    def _record(self, **fields: object) -> None:
+        if self._audit is None:
+            return
+        try:
+            self._audit.policy_reload(**fields)
+        except Exception:
+            self._log.exception("could not audit a policy reload")
+
+    def _stamp(self) -> tuple[tuple[int, int, int], ...]:
+        """What changes when either file is rewritten, renamed over, or resized."""
+        stamps = []
+        for path in (self.model_path, self.policy_path):
+            try:
+                status = os.stat(path)
+                stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
+            except OSError:
+                stamps.append((0, -1, 0))
+        return tuple(stamps)
+
+    async def _watch(self) -> None:
+        # A change is applied once the files have looked the same for one whole poll
+        # interval, so a writer that is still appending is not read half-way.
+        pending = None
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            stamp = self._stamp()
+            if stamp == self._loaded_stamp:
+                pending = None
+                continue
+            if stamp != pending:
+                pending = stamp
+                continue
+            self._loaded_stamp = stamp
+            pending = None
+            try:
+                await self.reload()
+            except Exception:
+                self._log.exception("policy watcher failed to reload; will retry on the next change")

@@ -1,0 +1,113 @@
+"""Rate-limit and size-limit settings, as traits that `CollabMCP` inherits."""
+
+from __future__ import annotations
+
+import logging
+
+from traitlets import Bool, Dict, Enum, Float, HasTraits, Int, TraitError, Unicode, validate
+
+from .budgets import DEFAULT_RATE_LIMITS, Budgets, parse_action_budgets, parse_budget
+from .limiter import STRATEGIES, RateLimiter
+
+
+class RateLimitConfig(HasTraits):
+    rate_limits = Dict(
+        dict(DEFAULT_RATE_LIMITS),
+        config=True,
+        help="""Calls each principal (user, across servers) may make per action class, as `limits`
+        strings: {"read": "600/minute", "write": "120/minute", "execute": "30/minute",
+        "admin": "30/minute"}. Several limits at once: "10/second;120/minute". Actions left
+        out keep these defaults.""",
+    )
+    rate_limit_overrides = Dict(
+        {},
+        config=True,
+        help="""Per-user or per-group limits: {"alice": {"execute": "120/minute"},
+        "group:ci": {"read": "3000/minute"}}. A user's own override wins, else the most
+        generous of the user's groups, else rate_limits.""",
+    )
+    rate_limit_storage = Unicode(
+        "memory://",
+        config=True,
+        help="""Where counters live, as a `limits` storage URI: "memory://" (this process),
+        or "redis://host:6379/0" (also "rediss://", "redis+sentinel://", "redis+cluster://")
+        so that several servers share one budget; the asyncio client ("async+" is added when
+        missing) needs the `coredis` package (extra: jupyter-collab-mcp-secure[redis]).""",
+    )
+    rate_limit_strategy = Enum(
+        sorted(STRATEGIES),
+        default_value="moving-window",
+        config=True,
+        help="""How calls are counted: "moving-window" (exact, one entry per call) or
+        "sliding-window-counter" (approximate, two counters per key: cheaper in Redis).""",
+    )
+    rate_limit_fail_open = Bool(
+        False,
+        config=True,
+        help="""When the counter storage is unreachable, let calls through (logged) instead of
+        refusing them with `unavailable` (the default, fail-closed).""",
+    )
+    rate_limit_storage_timeout = Float(
+        2.0,
+        config=True,
+        help="Seconds to wait for the counter storage (Redis connect and reply) before treating it as unreachable.",
+    )
+    auth_failure_limit = Unicode(
+        "30/minute",
+        config=True,
+        help="""Authentication failures per remote address that are written to the audit log;
+        past it, further 401s from that address are answered but not recorded, so a flood of
+        bad tokens cannot flood the audit trail.""",
+    )
+    max_argument_bytes = Int(
+        2 * 1024 * 1024,
+        config=True,
+        help="Largest tool-call arguments accepted, in bytes of JSON; larger calls get `invalid_argument` and change nothing.",
+    )
+    max_edit_chars = Int(
+        1_000_000,
+        config=True,
+        help="""Most characters one edit may carry (the `content` or `text` argument of a write
+        tool); more gets `invalid_argument` and changes nothing.""",
+    )
+
+    @validate("rate_limits")
+    def _valid_rate_limits(self, proposal):
+        try:
+            parse_action_budgets(proposal["value"], "rate_limits")
+        except ValueError as error:
+            raise TraitError(str(error)) from None
+        return proposal["value"]
+
+    @validate("rate_limit_overrides")
+    def _valid_overrides(self, proposal):
+        try:
+            Budgets({}, proposal["value"])
+        except ValueError as error:
+            raise TraitError(str(error)) from None
+        return proposal["value"]
+
+    @validate("auth_failure_limit")
+    def _valid_auth_failure_limit(self, proposal):
+        try:
+            parse_budget(proposal["value"])
+        except ValueError as error:
+            raise TraitError(f"auth_failure_limit: {error}") from None
+        return proposal["value"]
+
+    @validate("max_argument_bytes", "max_edit_chars", "rate_limit_storage_timeout")
+    def _positive(self, proposal):
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be positive, not {proposal['value']}")
+        return proposal["value"]
+
+    def make_rate_limiter(self, log: logging.Logger) -> RateLimiter:
+        return RateLimiter(
+            Budgets(self.rate_limits, self.rate_limit_overrides),
+            self.rate_limit_storage,
+            log,
+            strategy=self.rate_limit_strategy,
+            fail_open=self.rate_limit_fail_open,
+            auth_failure_limit=self.auth_failure_limit,
+            storage_timeout=self.rate_limit_storage_timeout,
+        )

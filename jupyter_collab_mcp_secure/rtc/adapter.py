@@ -1,0 +1,221 @@
+"""The RTC adapter: live shared documents from jupyter_server_ydoc rooms, leased while in use.
+
+Rooms are cleaned upstream only when a websocket closes, so a room opened here
+with no browser would live forever, and a cleanup scheduled when the last
+browser left could stop a room under a running call. A lease cancels pending
+cleanup; when the last lease ends on a room nobody is connected to, the
+adapter cleans it itself after `idle_cleanup_delay` (so consecutive calls reuse
+the warm room), waiting for pending saves first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ToolFailure
+
+NOTEBOOK = "notebook"
+FILE = "file"
+_FORMATS = {NOTEBOOK: "json", FILE: "text"}
+GLOBAL_AWARENESS_ROOM = "JupyterLab:globalAwareness"
+
+
+@dataclass
+class OpenDocument:
+    path: str
+    kind: str
+    room_id: str
+    file_id: str
+    room: Any
+    doc: Any  # jupyter_ydoc YNotebook / YUnicode of the room: edits here are live
+
+
+def version_of(ydoc: Any) -> str:
+    """Changes with every update any collaborator makes to the document."""
+    return hashlib.blake2b(ydoc.get_state(), digest_size=8).hexdigest()
+
+
+def cell_version(cell: dict[str, Any]) -> str:
+    """Changes when what an agent edits in a cell (its type or source) changes."""
+    token = f"{cell.get('cell_type')}\x00{cell.get('source', '')}".encode()
+    return hashlib.blake2b(token, digest_size=8).hexdigest()
+
+
+class RTCAdapter:
+    def __init__(self, serverapp: Any, log: logging.Logger, idle_cleanup_delay: float) -> None:
+        self.serverapp = serverapp
+        self.log = log
+        self.idle_cleanup_delay = idle_cleanup_delay
+        self._leases: dict[str, int] = {}
+        self._cleanups: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.serverapp.web_app.settings
+
+    @property
+    def ydoc_extension(self) -> Any:
+        # Extensions load alphabetically; jupyter_server_ydoc may come after us, so look it up per call.
+        ext = self.settings.get("jupyter_server_ydoc")
+        if ext is None:
+            raise ToolFailure(UNAVAILABLE, "real-time collaboration (jupyter-collaboration) is not enabled")
+        return ext
+
+    @property
+    def file_ids(self) -> Any:
+        return self.settings["file_id_manager"]
+
+    @property
+    def contents(self) -> Any:
+        return self.serverapp.contents_manager
+
+    @property
+    def websocket_server(self) -> Any:
+        return self.ydoc_extension.ywebsocket_server
+
+    def collaboration_session_id(self) -> str:
+        from jupyter_server_ydoc.utils import SERVER_SESSION
+
+        return SERVER_SESSION
+
+    async def require_file(self, path: str, kind: str) -> None:
+        """Refuse what is not an existing document of that kind, before any room is made for it."""
+        if kind == FILE and path.endswith(".ipynb"):
+            raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a notebook: use the notebook tools")
+        if kind == NOTEBOOK and not path.endswith(".ipynb"):
+            raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is not a notebook (.ipynb)")
+        exists = self.contents.file_exists(path)
+        if asyncio.iscoroutine(exists):
+            exists = await exists
+        if not exists:
+            raise ToolFailure(NOT_FOUND, f"no {kind} at '{path}'")
+
+    def room_id_for(self, path: str, kind: str) -> tuple[str, str]:
+        file_id = self.file_ids.index(path)
+        if file_id is None:
+            raise ToolFailure(NOT_FOUND, f"'{path}' is not indexed by the file id service")
+        return f"{_FORMATS[kind]}:{kind}:{file_id}", file_id
+
+    def live_room(self, room_id: str) -> Any | None:
+        return self.websocket_server.rooms.get(room_id)
+
+    async def path_of_room(self, room_id: str) -> str:
+        """The document behind a collaboration session id (a room id)."""
+        parts = room_id.split(":", 2)
+        if len(parts) != 3 or (parts[0], parts[1]) not in (("json", NOTEBOOK), ("text", FILE)):
+            raise ToolFailure(INVALID_ARGUMENT, f"'{room_id}' is not a collaboration session id")
+        path = self.file_ids.get_path(parts[2])
+        if path is None:
+            raise ToolFailure(NOT_FOUND, f"no document for session '{room_id}'")
+        return path
+
+    @contextlib.asynccontextmanager
+    async def open(self, path: str, kind: str) -> AsyncIterator[OpenDocument]:
+        """The live document at `path`; the room stays alive until the block ends."""
+        await self.require_file(path, kind)
+        room_id, file_id = self.room_id_for(path, kind)
+        self._acquire(room_id)
+        try:
+            doc = await self.ydoc_extension.get_document(
+                path=path, content_type=kind, file_format=_FORMATS[kind], copy=False, create=True
+            )
+            room = self.live_room(room_id)
+            if doc is None or room is None:
+                raise ToolFailure(UNAVAILABLE, f"could not open a collaboration room for '{path}'")
+            self._cancel_upstream_cleaner(room)
+            if getattr(room, "_document_load_progressively", False):
+                await room._document_progressively_loaded
+            yield OpenDocument(path=path, kind=kind, room_id=room_id, file_id=file_id, room=room, doc=doc)
+        finally:
+            self._release(room_id)
+
+    def _acquire(self, room_id: str) -> None:
+        self._leases[room_id] = self._leases.get(room_id, 0) + 1
+        pending = self._cleanups.pop(room_id, None)
+        if pending is not None:
+            pending.cancel()
+
+    def _release(self, room_id: str) -> None:
+        remaining = self._leases[room_id] - 1
+        if remaining:
+            self._leases[room_id] = remaining
+            return
+        del self._leases[room_id]
+        self._cleanups[room_id] = asyncio.get_running_loop().create_task(self._clean_when_idle(room_id))
+
+    @staticmethod
+    def _cancel_upstream_cleaner(room: Any) -> None:
+        cleaner = getattr(room, "cleaner", None)
+        if cleaner is not None and not cleaner.done():
+            cleaner.cancel()
+
+    async def _clean_when_idle(self, room_id: str) -> None:
+        try:
+            await asyncio.sleep(self.idle_cleanup_delay)
+            room = self.live_room(room_id)
+            # Browsers and agent peers are websocket clients: their departure cleans the room upstream.
+            if room is None or room.clients:
+                return
+            await self.close_room(room_id)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if self._cleanups.get(room_id) is asyncio.current_task():
+                del self._cleanups[room_id]
+
+    async def close_room(self, room_id: str) -> None:
+        """Stop a room nobody uses, after its pending save, as upstream's cleanup does."""
+        ext = self.ydoc_extension
+        room = self.live_room(room_id)
+        if room is None:
+            return
+        async with ext._room_locks[room_id]:
+            saving = getattr(room, "_saving_document", None)
+            if saving is not None and not saving.done():
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(saving), timeout=10)
+            await ext.ywebsocket_server.delete_room(room=room)
+            file_id = room_id.split(":", 2)[2]
+            loader = ext.file_loaders[file_id]
+            if loader.number_of_subscriptions == 0:
+                await ext.file_loaders.remove(file_id)
+        self.log.debug("closed idle collaboration room %s", room_id)
+
+    async def save_now(self, document: OpenDocument) -> None:
+        """Write the live document to disk without waiting for the autosave debounce."""
+        task = document.room._save_to_disc()
+        if task is not None:
+            await task
+
+    async def close(self) -> None:
+        """At shutdown: close the rooms this adapter kept alive."""
+        pending = list(self._cleanups.items())
+        self._cleanups.clear()
+        for room_id, task in pending:
+            task.cancel()
+            room = self.live_room(room_id)
+            if room is not None and not room.clients:
+                with contextlib.suppress(Exception):
+                    await self.close_room(room_id)
+
+    def connected_users(self, room: Any) -> list[dict[str, Any]]:
+        """Who is in a room now, from its awareness (the server's own state has no user)."""
+        users = []
+        for client_id, state in room.awareness.states.items():
+            user = (state or {}).get("user")
+            if isinstance(user, dict) and user.get("username"):
+                users.append(
+                    {
+                        "client_id": client_id,
+                        "username": user.get("username"),
+                        "display_name": user.get("display_name") or user.get("name"),
+                        "is_agent": bool(user.get("is_agent") or state.get("agent")),
+                    }
+                )
+        return users

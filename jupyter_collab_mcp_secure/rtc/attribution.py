@@ -1,0 +1,69 @@
+"""Who made which edit: the YStore keeps updates with timestamps but no author, so MCP edits record theirs here.
+
+One row per edit call: the document (by file id, which survives renames), the
+time span in which its updates were applied, and the principal. History
+attributes YStore updates that fall inside a span to that span's principal.
+Kept in SQLite outside the served root, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..identity.principal import Principal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS edits (
+    file_id TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL NOT NULL,
+    user TEXT NOT NULL,
+    agent TEXT,
+    tool TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS edits_by_file ON edits (file_id, started);
+"""
+
+
+@dataclass(frozen=True)
+class Edit:
+    file_id: str
+    started: float
+    finished: float
+    user: str
+    agent: str | None
+    tool: str
+
+
+class AttributionLog:
+    def __init__(self, db_path: Path) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        # One short write per edit call; a lock keeps the shared connection safe across threads.
+        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def record(self, *, file_id: str, started: float, principal: Principal, tool: str, finished: float | None = None) -> None:
+        agent = principal.agent or principal.declared_client
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO edits VALUES (?, ?, ?, ?, ?, ?)",
+                (file_id, started, finished if finished is not None else time.time(), principal.user, agent, tool),
+            )
+
+    def edits(self, file_id: str) -> list[Edit]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT file_id, started, finished, user, agent, tool FROM edits WHERE file_id = ? ORDER BY started",
+                (file_id,),
+            ).fetchall()
+        return [Edit(*row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,190 @@
+"""`jupyter collab-mcp audit verify|query|summary` on real audit files, including tampered ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from audit_fixtures import make_trail, records
+
+from jupyter_collab_mcp_secure.cli import audit as audit_cli
+
+CALLS = [
+    # user, agent, tool, action, path, decision, outcome, ts
+    ("alice", "claude-code", "get_notebook", "read", "notebooks/a.ipynb", "allow", "ok", "2026-03-01T09:00:00Z"),
+    ("alice", "claude-code", "update_notebook_cell", "write", "notebooks/a.ipynb", "allow", "ok", "2026-03-01T09:01:00Z"),
+    ("alice", "claude-code", "execute_notebook_cell", "execute", "notebooks/a.ipynb", "allow", "ok", "2026-03-01T09:02:00Z"),
+    ("bob", None, "update_document", "write", "data/secret/.env", "deny", "denied", "2026-03-01T10:00:00Z"),
+    ("bob", None, "update_document", "write", "notes.txt", "allow", "ok", "2026-03-02T08:00:00Z"),
+    ("alice", "cursor", "insert_notebook_cell", "write", "notebooks/b.ipynb", "allow", "rate_limited", "2026-03-02T09:00:00Z"),
+]
+
+
+def cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    audit_cli.add_parser(parser.add_subparsers(dest="family", required=True))
+    args = parser.parse_args(["audit", *argv])
+    return args.run(args)
+
+
+@pytest.fixture
+async def audit_log(tmp_path):
+    trail = make_trail(tmp_path)
+    await trail.start()
+    for user, agent, tool, action, path, decision, outcome, ts in CALLS:
+        trail.record(
+            {
+                "event": "tool_call",
+                "user": user,
+                "agent": agent,
+                "declared_client": "Some IDE",
+                "tool": tool,
+                "action": action,
+                "paths": [path],
+                "decision": decision,
+                "outcome": outcome,
+                "ts": ts,
+            }
+        )
+    trail.auth_failure("203.0.113.5", "invalid token", None)
+    await trail.close()
+    return tmp_path / "audit.jsonl"
+
+
+def head_of(path) -> str:
+    return records(path)[-1]["hash"]
+
+
+def test_intact_log_verifies(audit_log, capsys):
+    assert cli("verify", str(audit_log), "--expect-head", head_of(audit_log)) == 0
+    out = capsys.readouterr().out
+    assert "OK: 8 records" in out and head_of(audit_log) in out
+
+
+def test_every_single_byte_change_is_caught(audit_log, capsys):
+    original = audit_log.read_bytes()
+    line_start = original.index(b"\n", original.index(b"\n") + 1) + 1  # third line
+    line_end = original.index(b"\n", line_start)
+    for offset in range(line_start, line_end):
+        tampered = bytearray(original)
+        tampered[offset] = ord("x") if tampered[offset] != ord("x") else ord("y")
+        audit_log.write_bytes(bytes(tampered))
+        assert cli("verify", str(audit_log)) == 1, f"change at byte {offset} went unnoticed"
+        assert f"{audit_log} line 3:" in capsys.readouterr().out
+
+
+def test_a_deleted_line_is_caught(audit_log, capsys):
+    lines = audit_log.read_text().splitlines(keepends=True)
+    audit_log.write_text("".join(lines[:3] + lines[4:]))
+    assert cli("verify", str(audit_log)) == 1
+    assert "line 4: prev_hash does not link" in capsys.readouterr().out
+
+
+def test_swapped_lines_are_caught(audit_log, capsys):
+    lines = audit_log.read_text().splitlines(keepends=True)
+    lines[2], lines[3] = lines[3], lines[2]
+    audit_log.write_text("".join(lines))
+    assert cli("verify", str(audit_log)) == 1
+    assert "line 3: prev_hash does not link" in capsys.readouterr().out
+
+
+def test_a_truncated_tail_is_caught_with_the_anchored_head(audit_log, capsys):
+    anchored = head_of(audit_log)
+    lines = audit_log.read_text().splitlines(keepends=True)
+    audit_log.write_text("".join(lines[:-2]))
+    assert cli("verify", str(audit_log)) == 0  # a shorter chain is still a valid chain...
+    assert cli("verify", str(audit_log), "--expect-head", anchored) == 1  # ...but not the anchored one
+    assert "records are missing from the tail" in capsys.readouterr().out
+
+
+def test_a_cut_mid_line_is_caught(audit_log, capsys):
+    audit_log.write_bytes(audit_log.read_bytes()[:-20])
+    assert cli("verify", str(audit_log)) == 1
+    assert "line 8: the line is incomplete" in capsys.readouterr().out
+
+
+def test_removed_head_lines_are_caught(audit_log, capsys):
+    lines = audit_log.read_text().splitlines(keepends=True)
+    audit_log.write_text("".join(lines[2:]))
+    assert cli("verify", str(audit_log)) == 1
+    assert "line 1: the first record is not a chain start" in capsys.readouterr().out
+
+
+def test_a_rewritten_record_with_a_recomputed_hash_breaks_the_next_link(audit_log, capsys):
+    from jupyter_collab_mcp_secure.audit.hashchain import seal
+
+    lines = audit_log.read_text().splitlines(keepends=True)
+    forged = json.loads(lines[4])
+    assert forged["outcome"] == "denied"
+    forged["outcome"], forged["decision"] = "ok", "allow"
+    _, line = seal(forged, forged["prev_hash"])
+    lines[4] = line + "\n"
+    audit_log.write_text("".join(lines))
+    assert cli("verify", str(audit_log)) == 1
+    assert "line 6: prev_hash does not link" in capsys.readouterr().out
+
+
+def test_unreadable_file_is_a_usage_error(tmp_path, capsys):
+    assert cli("verify", str(tmp_path / "missing.jsonl")) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_query_filters_and_formats(audit_log, capsys):
+    assert cli("query", str(audit_log), "--user", "alice", "--action", "write,execute", "--json") == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["tool"] for r in found] == ["update_notebook_cell", "execute_notebook_cell", "insert_notebook_cell"]
+
+    assert cli("query", str(audit_log), "--path", "notebooks/*", "--outcome", "ok", "--since", "2026-03-01T09:01:00Z", "--json") == 0
+    assert [json.loads(line)["tool"] for line in capsys.readouterr().out.splitlines()] == [
+        "update_notebook_cell",
+        "execute_notebook_cell",
+    ]
+
+    assert cli("query", str(audit_log), "--decision", "deny") == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:4] == ["TS", "EVENT", "USER", "AGENT"]
+    assert len(table) == 2 and "data/secret/.env" in table[1] and "denied" in table[1]
+
+    assert cli("query", str(audit_log), "--agent", "cursor", "--until", "2026-03-03", "--json") == 0
+    assert [json.loads(line)["tool"] for line in capsys.readouterr().out.splitlines()] == ["insert_notebook_cell"]
+
+    assert cli("query", str(audit_log), "--event", "auth_failure", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["remote_ip"] == "203.0.113.5"
+
+    assert cli("query", str(audit_log), "--json") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 7  # chain markers hidden unless asked for
+
+
+def test_query_rejects_a_bad_time(audit_log, capsys):
+    with pytest.raises(SystemExit):
+        cli("query", str(audit_log), "--since", "yesterday")
+    assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_summary_per_user_and_per_path(audit_log, capsys):
+    assert cli("summary", str(audit_log), "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["users"]["alice"] == {
+        "calls": 4,
+        "denied": 0,
+        "rate_limited": 1,
+        "errors": 0,
+        "by_tool": {"get_notebook": 1, "update_notebook_cell": 1, "execute_notebook_cell": 1, "insert_notebook_cell": 1},
+    }
+    assert summary["users"]["bob"]["denied"] == 1
+    assert summary["paths"]["notebooks/a.ipynb"] == {"wrote": {"alice": 1}, "executed": {"alice": 1}, "denied": {}}
+    assert summary["paths"]["data/secret/.env"]["denied"] == {"bob": 1}
+    assert summary["auth_failures"] == {"203.0.113.5": 1}
+
+    assert cli("summary", str(audit_log)) == 0
+    text = capsys.readouterr().out
+    assert "Per user" in text and "Per path" in text and "Authentication failures" in text
+
+
+def test_review_skips_and_reports_lines_that_do_not_parse(audit_log, capsys):
+    with open(audit_log, "a") as handle:
+        handle.write("garbage\n")
+    assert cli("query", str(audit_log), "--user", "bob", "--json") == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2 and "line 9: not JSON" in captured.err

@@ -1,0 +1,168 @@
+"""The endpoint on the Jupyter port: both protocol eras, base_url, Host/Origin, limits, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from harness import LEGACY, MODERN, JupyterServer, call, mcp_client
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from jupyter_collab_mcp_secure.registry import TOOLS
+from jupyter_collab_mcp_secure.transport.handlers import MCPHandler
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+
+
+@pytest.mark.parametrize("mode", [MODERN, LEGACY])
+async def test_both_protocol_eras_list_and_call_tools(server: JupyterServer, mode: str) -> None:
+    async with mcp_client(server, mode=mode) as client:
+        listed = await client.list_tools()
+        assert sorted(tool.name for tool in listed.tools) == sorted(spec.name for spec in TOOLS)
+        notebook = await call(client, "get_notebook", path="notebooks/demo.ipynb")
+    assert [cell["source"] for cell in notebook["cells"]] == ["x = 21", "print(x * 2)", "# Notes"]
+
+
+async def test_legacy_era_uses_a_session_bound_to_its_principal(server: JupyterServer) -> None:
+    headers = {**server.headers(), "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        opened = await http.post(server.mcp_url, headers=headers, json=INITIALIZE)
+        assert opened.status_code == 200
+        session_id = opened.headers["mcp-session-id"]
+        assert "text/event-stream" in opened.headers["content-type"]
+        # The session id alone is no credential: without the token the request never reaches the session.
+        stolen = await http.post(
+            server.mcp_url,
+            headers={"Mcp-Session-Id": session_id, "Accept": headers["Accept"]},
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        )
+        assert stolen.status_code == 401
+        closed = await http.delete(server.mcp_url, headers={**headers, "Mcp-Session-Id": session_id})
+        assert closed.status_code in (200, 204)
+
+
+async def test_base_url_prefix(server_factory) -> None:
+    hub_like = server_factory("prefixed", base_url="/user/alice/")
+    async with mcp_client(hub_like) as client:
+        listed = await call(client, "list_notebooks")
+    assert [entry["path"] for entry in listed["notebooks"]] == ["notebooks/demo.ipynb"]
+    refused = httpx.post(hub_like.mcp_url, json={})
+    challenge = refused.headers["www-authenticate"]
+    metadata_url = challenge.split('resource_metadata="')[1].split('"')[0]
+    assert metadata_url == hub_like.url + ".well-known/oauth-protected-resource/mcp"
+    metadata = httpx.get(metadata_url).json()
+    assert metadata["resource"] == hub_like.mcp_url
+    assert metadata["authorization_servers"]
+    assert httpx.post(hub_like.url.replace("/user/alice/", "/") + "mcp", headers=hub_like.headers()).status_code == 404
+
+
+async def test_mcp_activity_updates_last_activity(server: JupyterServer) -> None:
+    before = server.api("GET", "api/status").json()["last_activity"]
+    await asyncio.sleep(0.05)
+    async with mcp_client(server) as client:
+        await call(client, "list_notebooks")
+    after = server.api("GET", "api/status").json()["last_activity"]
+    assert after > before
+
+
+def test_no_login_cookie_and_no_wildcard_cors(server: JupyterServer) -> None:
+    response = httpx.post(
+        server.mcp_url,
+        headers={**server.headers(), "Accept": "application/json, text/event-stream"},
+        json=INITIALIZE,
+    )
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
+    assert response.headers.get("access-control-allow-origin") is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Host": "evil.example"}, 403),
+    ],
+)
+def test_foreign_origin_and_host_are_refused(server: JupyterServer, headers: dict[str, str], status: int) -> None:
+    response = httpx.post(server.mcp_url, headers={**server.headers(), **headers}, json=INITIALIZE)
+    assert response.status_code == status
+    assert response.headers.get("access-control-allow-origin") is None
+
+
+def test_own_origin_is_allowed(server: JupyterServer) -> None:
+    own = f"http://127.0.0.1:{server.port}"
+    response = httpx.post(
+        server.mcp_url,
+        headers={**server.headers(), "Origin": own, "Accept": "application/json, text/event-stream"},
+        json=INITIALIZE,
+    )
+    assert response.status_code == 200
+
+
+def test_listed_origin_gets_its_own_cors_header(server_factory) -> None:
+    allowing = server_factory("cors", config={"CollabMCP": {"allowed_origins": ["https://lab.example"]}})
+    response = httpx.options(allowing.mcp_url, headers={"Origin": "https://lab.example"})
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "https://lab.example"
+
+
+def test_oversized_body_gets_413(server: JupyterServer) -> None:
+    body = json.dumps({**INITIALIZE, "padding": "x" * (5 * 1024 * 1024)})
+    response = httpx.post(
+        server.mcp_url,
+        headers={**server.headers(), "Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+        content=body,
+        timeout=30,
+    )
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}'],
+)
+def test_malformed_json_rpc_is_a_client_error(server: JupyterServer, body: bytes) -> None:
+    response = httpx.post(
+        server.mcp_url,
+        headers={
+            **server.headers(),
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": MODERN,
+        },
+        content=body,
+    )
+    assert 400 <= response.status_code < 500
+
+
+class _NotRunning:
+    ready = False
+
+
+class _FakeCollab:
+    runner = _NotRunning()
+    allowed_origins: list[str] = []
+
+
+async def test_endpoint_answers_503_until_the_session_manager_runs() -> None:
+    app = Application([(r"/mcp", MCPHandler, {"collab": _FakeCollab()})], base_url="/")
+    http_server = HTTPServer(app)
+    [sock] = bind_sockets(0, "127.0.0.1")
+    http_server.add_sockets([sock])
+    port = sock.getsockname()[1]
+    try:
+        async with httpx.AsyncClient() as http:
+            response = await http.post(f"http://127.0.0.1:{port}/mcp", json=INITIALIZE)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+    finally:
+        http_server.stop()
