@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from jupyter_collab_mcp_secure.audit.hashchain import GENESIS, START_EVENT, seal
 from jupyter_collab_mcp_secure.audit.sinks import FileSink
 from jupyter_collab_mcp_secure.audit.trail import AuditTrail
 from jupyter_collab_mcp_secure.gateway.context import CallContext
@@ -52,11 +53,11 @@ class FlakyDisk(FileSink):
             raise OSError(28, "No space left on device")
         return super().open()
 
-    def write(self, line: str, head: str) -> None:
+    def write(self, line: str) -> None:
         self.gate.wait()
         if self.full:
             raise OSError(28, "No space left on device")
-        super().write(line, head)
+        super().write(line)
 
 
 def write_chain(path: Path, entries: list[dict[str, Any]]) -> None:

@@ -172,7 +172,7 @@ def start_server(
             raise RuntimeError(f"jupyter server exited:\n{server.log_text()[-5000:]}")
         with contextlib.suppress(httpx.HTTPError):
             response = httpx.post(server.mcp_url, headers=server.headers(), timeout=5, content=b"{}")
-            if response.status_code != 503:
+            if response.status_code not in (404, 503):
                 return server
         time.sleep(0.2)
     server.stop()

@@ -6,7 +6,7 @@ import argparse
 import json
 
 import pytest
-from audit_fixtures import make_trail, records
+from audit_fixtures import records, write_chain
 
 from jupyter_collab_mcp_secure.cli import audit as audit_cli
 
@@ -29,26 +29,26 @@ def cli(*argv: str) -> int:
 
 
 @pytest.fixture
-async def audit_log(tmp_path):
-    trail = make_trail(tmp_path)
-    await trail.start()
-    for user, agent, tool, action, path, decision, outcome, ts in CALLS:
-        trail.record(
-            {
-                "event": "tool_call",
-                "user": user,
-                "agent": agent,
-                "declared_client": "Some IDE",
-                "tool": tool,
-                "action": action,
-                "paths": [path],
-                "decision": decision,
-                "outcome": outcome,
-                "ts": ts,
-            }
-        )
-    trail.auth_failure("203.0.113.5", "invalid token", None)
-    await trail.close()
+def audit_log(tmp_path):
+    entries = [
+        {
+            "event": "tool_call",
+            "user": user,
+            "agent": agent,
+            "declared_client": "Some IDE",
+            "tool": tool,
+            "action": action,
+            "paths": [path],
+            "decision": decision,
+            "outcome": outcome,
+            "ts": ts,
+        }
+        for user, agent, tool, action, path, decision, outcome, ts in CALLS
+    ]
+    entries.append(
+        {"event": "auth_failure", "ts": "2026-03-02T09:30:00Z", "remote_ip": "203.0.113.5", "outcome": "unauthenticated"}
+    )
+    write_chain(tmp_path / "audit.jsonl", entries)
     return tmp_path / "audit.jsonl"
 
 

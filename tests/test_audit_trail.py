@@ -178,8 +178,7 @@ async def test_unwritable_sink_makes_the_trail_unhealthy_until_it_recovers(tmp_p
         await trail.start()
         assert not trail.healthy
         trail.record({"event": "tool_call", "user": "alice", "outcome": "error"})
-        blocker.unlink()
-        blocker.mkdir()
+        blocker.unlink()  # the sink creates the directory on its next attempt
         await wait_until(lambda: trail.healthy)
         await trail.close()
     assert [r["event"] for r in records(blocker / "audit.jsonl")] == [START_EVENT, "tool_call"]

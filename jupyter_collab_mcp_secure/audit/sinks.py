@@ -60,18 +60,20 @@ class FileSink:
 
     def rotate(self) -> str:
         """Moves the full file aside under a sortable UTC name and opens a fresh one."""
-        self.close()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() // 1000 % 1_000_000:06d}Z"
         target = self.path.with_name(f"{self.path.name}.{stamp}")
         serial = 0
         while target.exists():
             serial += 1
             target = self.path.with_name(f"{self.path.name}.{stamp}-{serial}")
+        if self.fsync and self._fd is not None:
+            os.fsync(self._fd)
+        self.close()
         os.rename(self.path, target)
         self.open()
         return target.name
 
-    def write(self, line: str, head: str) -> None:
+    def write(self, line: str) -> None:
         if self._fd is None:
             raise OSError("audit file is not open")
         data = (line + "\n").encode("ascii")
@@ -80,7 +82,10 @@ class FileSink:
             written = os.write(self._fd, view)
             view = view[written:]
             self._size += written
-        if self.fsync:
+
+    def sync(self, head: str) -> None:
+        """Called after each batch of writes: one fsync covers the batch (group commit)."""
+        if self.fsync and self._fd is not None:
             os.fsync(self._fd)
 
     def close(self) -> None:
@@ -142,12 +147,12 @@ class StreamSink:
     def rotate(self) -> str:
         raise NotImplementedError("streams do not rotate")
 
-    def write(self, line: str, head: str) -> None:
+    def write(self, line: str) -> None:
         self.stream.write(line + "\n")
         self.stream.flush()
-        self._remember(head)
 
-    def _remember(self, head: str) -> None:
+    def sync(self, head: str) -> None:
+        """Called after each batch of writes: the head file lets the next start continue the chain."""
         self.head_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         scratch = self.head_file.with_name(self.head_file.name + ".tmp")
         fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -17,6 +17,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,7 +168,10 @@ class AuditTrail:
             if _running_loop() is self._loop:
                 self._emit_now(dict(event_dict))
             else:
-                self._loop.call_soon_threadsafe(self._emit_now, dict(event_dict))
+                try:
+                    self._loop.call_soon_threadsafe(self._emit_now, dict(event_dict))
+                except RuntimeError:
+                    pass  # the server's loop is gone (shutdown): the file record still goes out
         return event_dict
 
     def _emit_now(self, event: dict[str, Any]) -> None:
@@ -206,15 +210,20 @@ class AuditTrail:
     def _write_pending(self) -> None:
         if not self._sink_open and not self._open_sink():
             return
-        while self._pending:
-            if not self._write(self._pending[0]):
-                return
-            self._pending.popleft()
-        if self._dropped:
-            gap = {"event": "audit_gap", "ts": _now(), "dropped": self._dropped}
-            if self._write(gap):
+        try:
+            while self._pending:
+                self._append(self._pending[0])
+                self._pending.popleft()
+                # Hand the GIL back between records: a backlog must not hold the event
+                # loop for a whole switch interval (5 ms).
+                time.sleep(0)
+            if self._dropped:
+                self._append({"event": "audit_gap", "ts": _now(), "dropped": self._dropped})
                 self.log.error("audit trail dropped %d records while its sink was down", self._dropped)
                 self._dropped = 0
+            self.sink.sync(self.head)
+        except OSError as error:
+            self._failed(error)
 
     def _open_sink(self) -> bool:
         try:
@@ -236,6 +245,7 @@ class AuditTrail:
             self.log.warning("audit log %s ended in a torn line (a crash mid-write); kept as evidence", self.sink.describe())
         try:
             self._append(start)
+            self.sink.sync(self.head)
         except OSError as error:
             self._failed(error)
             return False
@@ -248,21 +258,13 @@ class AuditTrail:
         self._fail_open_warned = False
         return True
 
-    def _write(self, record: dict[str, Any]) -> bool:
-        try:
-            self._append(record)
-        except OSError as error:
-            self._failed(error)
-            return False
-        return True
-
     def _append(self, record: dict[str, Any]) -> None:
         digest, line = seal(record, self.head)
         if self.sink.should_rotate(len(line) + 1):
             previous = self.sink.rotate()
             self._append({"event": START_EVENT, "ts": _now(), "reason": "rotation", "previous_file": previous})
             digest, line = seal(record, self.head)
-        self.sink.write(line, digest)
+        self.sink.write(line)
         self.head = digest
         self.records_written += 1
         if self.head_every and self.records_written % self.head_every == 0:

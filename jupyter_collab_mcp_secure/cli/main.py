@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import audit, policy
+from . import audit, demo, policy
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter collab-mcp",
-        description="Check and explain MCP gateway policies; verify and review its audit trail.",
+        description="Check and explain gateway policies, verify and review the audit trail, run the demo.",
     )
     families = parser.add_subparsers(dest="family", required=True)
     policy.add_parser(families)
     audit.add_parser(families)
+    demo.add_parser(families)
     return parser
 
 

@@ -63,7 +63,12 @@ class PolicyEngine:
         # A bad policy at startup is fatal: there is no last good one to keep.
         self._active = self._activate(load_files(self.model_path, self.policy_path))
         self._loaded_stamp = self._stamp()
+        self._pending_stamp: tuple[tuple[int, int, int], ...] | None = None
         self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def audit_trail(self) -> AuditTrail | None:
+        return self._audit
 
     @property
     def snapshot(self) -> PolicySnapshot:
@@ -128,21 +133,28 @@ class PolicyEngine:
         return tuple(stamps)
 
     async def _watch(self) -> None:
-        # A change is applied once the files have looked the same for one whole poll
-        # interval, so a writer that is still appending is not read half-way.
-        pending = None
         while True:
             await asyncio.sleep(self._poll_interval)
-            stamp = self._stamp()
-            if stamp == self._loaded_stamp:
-                pending = None
-                continue
-            if stamp != pending:
-                pending = stamp
-                continue
-            self._loaded_stamp = stamp
-            pending = None
             try:
-                await self.reload()
+                await self.poll_once()
             except Exception:
-                self._log.exception("policy watcher failed to reload; will retry on the next change")
+                self._log.exception("policy watcher failed; will retry on the next change")
+
+    async def poll_once(self) -> bool:
+        """One watcher tick; True when it reloaded (successfully or not).
+
+        A change is applied on the first tick that sees the files unchanged since the
+        previous tick, so a writer still appending is never read half-way, and a change
+        takes effect within two poll intervals plus the load itself.
+        """
+        stamp = self._stamp()
+        if stamp == self._loaded_stamp:
+            self._pending_stamp = None
+            return False
+        if stamp != self._pending_stamp:
+            self._pending_stamp = stamp
+            return False
+        self._loaded_stamp = stamp
+        self._pending_stamp = None
+        await self.reload()
+        return True

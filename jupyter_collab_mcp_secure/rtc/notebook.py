@@ -1,10 +1,11 @@
-"""Reading the shared notebook (a jupyter_ydoc YNotebook) by cell id."""
+"""Reading the shared notebook (a jupyter_ydoc YNotebook) by cell id, and checking version tokens."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..gateway.errors import NOT_FOUND, ToolFailure
+from ..gateway.errors import CONFLICT, NOT_FOUND, ToolFailure
+from .adapter import cell_version, version_of
 
 
 def _integral(value: Any) -> Any:
@@ -39,3 +40,26 @@ def notebook_metadata(ynotebook: Any) -> dict[str, Any]:
 def kernelspec(ynotebook: Any) -> dict[str, Any] | None:
     spec = notebook_metadata(ynotebook).get("kernelspec")
     return dict(spec) if isinstance(spec, dict) else None
+
+
+def cell_identity(ycell: Any) -> dict[str, Any]:
+    """What a cell's version covers (its type and source), without converting its outputs."""
+    return {"id": ycell.get("id"), "cell_type": ycell.get("cell_type"), "source": str(ycell.get("source", ""))}
+
+
+def require_version(ynotebook: Any, cell: dict[str, Any] | None, expected_version: str | None) -> None:
+    """Refuse a write based on a stale read: `expected_version` must be the document's version or the cell's."""
+    if expected_version is None:
+        return
+    document_version = version_of(ynotebook.ydoc)
+    current = {document_version}
+    if cell is not None:
+        current.add(cell_version(cell))
+    if expected_version not in current:
+        what = "the cell" if cell is not None else "the notebook"
+        raise ToolFailure(
+            CONFLICT,
+            f"{what} changed since version {expected_version} was read; read it again (get_notebook) and retry",
+            document_version=document_version,
+            **({"cell_version": cell_version(cell)} if cell is not None else {}),
+        )

@@ -1,43 +1,421 @@
-"""IN PROGRESS: replaced by its owner this session."""
+"""Document tools: text files in the live shared model, history and restore, forks and merge.
+
+Positions and lengths count characters (Unicode code points); the shared text
+counts UTF-8 bytes, and rtc/text.py converts. History, restore, fork and merge
+also take notebooks (`.ipynb`); reading and editing text refuses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 from typing import Any
-from ..gateway.errors import UNAVAILABLE, ToolFailure
+
+from pycrdt import Text
+
+from ..gateway.errors import CONFLICT, INVALID_ARGUMENT, UNAVAILABLE, ToolFailure
+from ..rtc.adapter import FILE, NOTEBOOK, OpenDocument, version_of
+from ..rtc.history import DocumentHistory, HistoryConfig, apply_content, attributed, history_unavailable_reason
+from ..rtc.text import APPEND, Edit, apply_edits, checked_length, checked_position, minimal_edits
+from ..rtc.ystore import store_class_in_use
+from .content import call, walk, with_untrusted
+
+# Kinds by file extension; anything else that is valid UTF-8 is plain "text".
+_KINDS = {
+    ".txt": "text", ".text": "text", ".log": "text",
+    ".md": "markdown", ".markdown": "markdown",
+    ".py": "python", ".pyi": "python",
+    ".json": "json", ".geojson": "json",
+    ".yaml": "yaml", ".yml": "yaml",
+    ".toml": "toml", ".ini": "ini", ".cfg": "ini",
+    ".csv": "csv", ".tsv": "csv",
+    ".r": "r", ".jl": "julia", ".js": "javascript", ".ts": "typescript",
+    ".html": "html", ".htm": "html", ".css": "css", ".xml": "xml", ".svg": "xml",
+    ".sh": "shell", ".bash": "shell", ".sql": "sql", ".tex": "latex", ".rst": "rst",
+}  # fmt: skip
+ANY_TEXT = "file"
+FILE_TYPES = frozenset({ANY_TEXT, *_KINDS.values()})
+_BINARY_SUFFIXES = frozenset(
+    ".png .jpg .jpeg .gif .bmp .ico .webp .pdf .zip .gz .tgz .bz2 .xz .7z .tar .whl .so .dll .dylib "
+    ".exe .bin .pyc .pkl .pickle .npy .npz .parquet .feather .h5 .hdf5 .sqlite .db .mp3 .mp4 .wav .avi .mov "
+    ".woff .woff2 .ttf .otf .xlsx .docx .pptx".split()
+)
+_SNIFF_BYTES = 8192
+MAX_HISTORY_LIMIT = 500
+
+
+def kind_of(path: str) -> str:
+    return _KINDS.get(PurePosixPath(path).suffix.lower(), "text")
+
+
+def _is_text_file(file: Path) -> bool:
+    if file.suffix.lower() in _BINARY_SUFFIXES:
+        return False
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut by the sniff window is still text.
+        truncated = len(head) == _SNIFF_BYTES and error.start >= len(head) - 3
+        return truncated and error.reason == "unexpected end of data"
+    return True
+
+
+def _document_kind(path: str) -> str:
+    """FILE or NOTEBOOK, for the tools that take both."""
+    return NOTEBOOK if path.endswith(".ipynb") else FILE
+
+
+def _require_text(path: str) -> None:
+    file = call().app.root / path
+    if file.is_file() and not _is_text_file(file):
+        raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a binary file, not a text document")
+
+
+def _check_file_type(file_type: str | None) -> None:
+    if file_type is not None and file_type not in FILE_TYPES:
+        raise ToolFailure(
+            INVALID_ARGUMENT, f"unknown file_type '{file_type}'; one of: {', '.join(sorted(FILE_TYPES))}"
+        )
+
+
+def _check_version(document: OpenDocument, expected_version: str | None) -> None:
+    if expected_version is None:
+        return
+    current_version = version_of(document.doc.ydoc)
+    if current_version != expected_version:
+        raise ToolFailure(
+            CONFLICT,
+            f"'{document.path}' changed since version {expected_version}; read it again",
+            current_version=current_version,
+        )
+
+
+def _collaboration_state(document: OpenDocument) -> dict[str, Any]:
+    app = call().app
+    return {
+        "room_id": document.room_id,
+        "file_id": document.file_id,
+        "collaboration_session_id": app.rtc.collaboration_session_id(),
+        "connected": app.rtc.connected_users(document.room),
+        "forks": [
+            {"fork_id": fork.id, "title": fork.title, "synchronize": fork.synchronize}
+            for fork in app.forks.forks_of(document.path)
+        ],
+    }
+
+
+def _text_of(document: OpenDocument) -> Text:
+    return document.doc.ydoc.get("source", type=Text)
+
+
+def _open_text(fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
+    current = call()
+    path = current.paths[0]
+    _require_text(path)
+    return current.app.forks.open_target(path, FILE, fork_id)
+
+
+async def _write_text(
+    tool: str, fork_id: str | None, expected_version: str | None, plan: Callable[[str], tuple[list[Edit], int]]
+) -> dict[str, Any]:
+    """Apply the edits `plan` computes from the current text; the result carries length, version and cursor."""
+    current = call()
+    app = current.app
+    async with _open_text(fork_id) as document:
+        _check_version(document, expected_version)
+        ytext = _text_of(document)
+        content = str(ytext)
+        edits, cursor = plan(content)
+        recording = (
+            contextlib.nullcontext()
+            if fork_id is not None
+            else attributed(document, app.attribution, current.principal, tool)
+        )
+        async with recording:
+            if edits:
+                with document.doc.ydoc.transaction():
+                    apply_edits(ytext, content, edits)
+        length = len(content) + sum(len(edit.text) - (edit.end - edit.start) for edit in edits)
+        version = version_of(document.doc.ydoc)
+        if fork_id is None:
+            await app.peers.touch(current.principal, current.mcp_session_id, document, index=cursor)
+    result: dict[str, Any] = {"path": document.path, "length": length, "version": version, "changed": bool(edits)}
+    if fork_id is not None:
+        result["fork_id"] = fork_id
+    return result
+
 
 async def list_documents(path: str | None = None, file_type: str | None = None) -> dict[str, Any]:
-    """list_documents"""
-    raise ToolFailure(UNAVAILABLE, "list_documents is being built")
+    """List the text documents you may read under `path` (a folder or file; default: everything).
 
-async def get_document(path: str, include_collaboration_state: bool = True) -> dict[str, Any]:
-    """get_document"""
-    raise ToolFailure(UNAVAILABLE, "get_document is being built")
+    `file_type` filters: 'file' = any text document, 'text' = plain text
+    (.txt, .log and unknown extensions), 'markdown', or a kind: python, json,
+    yaml, toml, ini, csv, r, julia, javascript, typescript, html, css, xml,
+    shell, sql, latex, rst. Notebooks (use list_notebooks), binary files,
+    hidden files and folders and checkpoints are skipped. Each entry tells
+    whether a collaboration room is open and how many collaborators are in it.
+    """
+    _check_file_type(file_type)
+    current = call()
+    rtc = current.app.rtc
+    root = current.app.root
+    under = current.paths[0] if current.paths else ""
+
+    def accept(relative: str) -> bool:
+        if relative.endswith(".ipynb") or not current.can_read(relative):
+            return False
+        if file_type not in (None, ANY_TEXT) and kind_of(relative) != file_type:
+            return False
+        return _is_text_file(root / relative)
+
+    documents = []
+    for document_path in walk(root, under, accept):
+        room = rtc.live_room(rtc.room_id_for(document_path, FILE)[0])
+        documents.append(
+            {
+                "path": document_path,
+                "name": PurePosixPath(document_path).name,
+                "file_type": kind_of(document_path),
+                "size_bytes": (root / document_path).stat().st_size,
+                "collaborating": room is not None,
+                "collaborators": len(rtc.connected_users(room)) if room is not None else 0,
+            }
+        )
+    return {"documents": documents, "count": len(documents)}
+
+
+async def get_document(
+    path: str, include_collaboration_state: bool = True, fork_id: str | None = None
+) -> dict[str, Any]:
+    """Read a text document from its live shared model, including collaborators' unsaved edits.
+
+    `length` counts characters (Unicode code points), as positions do in the
+    edit tools. `version` can be passed back as `expected_version` to the edit
+    tools, which then refuse with `conflict` if someone changed the document
+    since. With `fork_id` (from fork_document), read that fork of the document
+    instead. Notebooks: use get_notebook.
+    """
+    async with _open_text(fork_id) as document:
+        content = str(_text_of(document))
+        result: dict[str, Any] = {
+            "path": document.path,
+            "file_type": kind_of(document.path),
+            "content": content,
+            "length": len(content),
+            "version": version_of(document.doc.ydoc),
+        }
+        if fork_id is not None:
+            result["fork_id"] = fork_id
+        if include_collaboration_state:
+            result["collaboration"] = _collaboration_state(document)
+    return with_untrusted(result)
+
 
 async def create_document_session(path: str, file_type: str | None = None) -> dict[str, Any]:
-    """create_document_session"""
-    raise ToolFailure(UNAVAILABLE, "create_document_session is being built")
+    """Open (or join) the collaboration session of a text document, as JupyterLab does when it opens one.
 
-async def update_document(path: str, content: str, position: int | None = None, length: int | None = None) -> dict[str, Any]:
-    """update_document"""
-    raise ToolFailure(UNAVAILABLE, "update_document is being built")
+    `session_id` is the collaboration room id (`text:file:<file_id>`), used by
+    join_session, leave_session and get_active_sessions. `file_type` is
+    detected from the name; if given it must be one list_documents knows.
+    """
+    _check_file_type(file_type)
+    async with _open_text(None) as document:
+        state = _collaboration_state(document)
+    return {
+        "path": document.path,
+        "session_id": document.room_id,
+        "format": "text",
+        "type": FILE,
+        "file_type": kind_of(document.path),
+        **state,
+    }
 
-async def insert_text(path: str, text: str, position: int) -> dict[str, Any]:
-    """insert_text"""
-    raise ToolFailure(UNAVAILABLE, "insert_text is being built")
 
-async def delete_text(path: str, position: int, length: int) -> dict[str, Any]:
-    """delete_text"""
-    raise ToolFailure(UNAVAILABLE, "delete_text is being built")
+async def update_document(
+    path: str,
+    content: str,
+    position: int | None = None,
+    length: int | None = None,
+    expected_version: str | None = None,
+    fork_id: str | None = None,
+) -> dict[str, Any]:
+    """Change a text document.
+
+    Without `position`: the document becomes `content`, applied as the
+    smallest set of edits, so what collaborators change elsewhere meanwhile
+    survives. With `position` (characters, 0-based; -1 = the end): `content`
+    replaces `length` characters there (default 0: an insert). Returns the new
+    `length` (characters) and `version`; `expected_version` refuses with
+    `conflict` if the document changed since you read it. `fork_id` edits that
+    fork instead.
+    """
+    if position is None and length is not None:
+        raise ToolFailure(INVALID_ARGUMENT, "'length' needs a 'position'")
+
+    def plan(current: str) -> tuple[list[Edit], int]:
+        if position is None:
+            edits = minimal_edits(current, content)
+            return edits, (edits[-1].start + len(edits[-1].text)) if edits else 0
+        start = checked_position(current, position)
+        replaced = checked_length(current, start, length or 0)
+        if position == APPEND and replaced:
+            raise ToolFailure(INVALID_ARGUMENT, "position -1 appends; it replaces nothing")
+        return [Edit(start, start + replaced, content)], start + len(content)
+
+    return await _write_text("update_document", fork_id, expected_version, plan)
+
+
+async def insert_text(
+    path: str, text: str, position: int, expected_version: str | None = None, fork_id: str | None = None
+) -> dict[str, Any]:
+    """Insert `text` at `position` (characters, 0-based; -1 = the end) of a text document.
+
+    Returns the new `length` (characters) and `version`. Out of range:
+    `invalid_argument`. `expected_version` refuses with `conflict` if the
+    document changed since you read it; `fork_id` edits that fork instead.
+    """
+
+    def plan(current: str) -> tuple[list[Edit], int]:
+        start = checked_position(current, position)
+        return [Edit(start, start, text)], start + len(text)
+
+    return await _write_text("insert_text", fork_id, expected_version, plan)
+
+
+async def delete_text(
+    path: str, position: int, length: int, expected_version: str | None = None, fork_id: str | None = None
+) -> dict[str, Any]:
+    """Delete `length` characters from `position` (characters, 0-based) of a text document.
+
+    Returns the new `length` and `version`. Out of range: `invalid_argument`.
+    `expected_version` refuses with `conflict` if the document changed since
+    you read it; `fork_id` edits that fork instead.
+    """
+
+    def plan(current: str) -> tuple[list[Edit], int]:
+        start = checked_position(current, position, allow_append=False)
+        removed = checked_length(current, start, length)
+        return ([Edit(start, start + removed, "")] if removed else []), start
+
+    return await _write_text("delete_text", fork_id, expected_version, plan)
+
+
+async def _history(path: str, kind: str) -> DocumentHistory:
+    app = call().app
+    rtc = app.rtc
+    await rtc.require_file(path, kind)
+    if kind == FILE:
+        _require_text(path)
+    store_class = store_class_in_use(rtc.ydoc_extension)
+    if store_class is None:
+        raise ToolFailure(UNAVAILABLE, history_unavailable_reason())
+    _, file_id = rtc.room_id_for(path, kind)
+    quiet_period = getattr(app, "history_quiet_period", HistoryConfig.history_quiet_period.default_value)
+    return await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
+
 
 async def get_document_history(path: str, limit: int = 10) -> dict[str, Any]:
-    """get_document_history"""
-    raise ToolFailure(UNAVAILABLE, "get_document_history is being built")
+    """List the versions of a text document or notebook, newest first.
 
-async def restore_document_version(path: str, version_id: str) -> dict[str, Any]:
-    """restore_document_version"""
-    raise ToolFailure(UNAVAILABLE, "restore_document_version is being built")
+    A version is a run of changes by one author: each MCP edit call is one,
+    and people's edits are grouped until a pause. Each has a stable `id` (for
+    restore_document_version), its `timestamp`, its `author` where known
+    (MCP edits carry their user and agent; null: a collaborator in
+    JupyterLab or a reload from disk) and what it changed: characters added
+    and removed, or for notebooks cells added, removed and changed.
+    """
+    if not 1 <= limit <= MAX_HISTORY_LIMIT:
+        raise ToolFailure(INVALID_ARGUMENT, f"limit must be between 1 and {MAX_HISTORY_LIMIT}")
+    path = call().paths[0]
+    kind = _document_kind(path)
+    history = await _history(path, kind)
+    return {
+        "path": path,
+        "kind": kind,
+        "versions": history.newest(limit),
+        "total_versions": len(history.versions),
+    }
 
-async def fork_document(path: str, title: str | None = None, description: str | None = None, synchronize: bool = False) -> dict[str, Any]:
-    """fork_document"""
-    raise ToolFailure(UNAVAILABLE, "fork_document is being built")
 
-async def merge_document_fork(path: str, fork_id: str) -> dict[str, Any]:
-    """merge_document_fork"""
-    raise ToolFailure(UNAVAILABLE, "merge_document_fork is being built")
+async def restore_document_version(path: str, version_id: str, expected_version: str | None = None) -> dict[str, Any]:
+    """Bring a text document or notebook back to a version from get_document_history.
+
+    The old content is applied to the live document as a new edit: people
+    connected see it at once, it is saved, and it becomes a version itself,
+    so a later restore can undo it. Unknown `version_id`: `not_found`.
+    """
+    current = call()
+    app = current.app
+    path = current.paths[0]
+    kind = _document_kind(path)
+    history = await _history(path, kind)
+    content = history.content_at(history.find(version_id))
+    async with app.rtc.open(path, kind) as document:
+        _check_version(document, expected_version)
+        async with attributed(document, app.attribution, current.principal, "restore_document_version"):
+            changed = apply_content(document, content)
+        if changed:
+            await app.rtc.save_now(document)
+        version = version_of(document.doc.ydoc)
+        await app.peers.touch(current.principal, current.mcp_session_id, document)
+    return {"path": path, "kind": kind, "restored_version": version_id, "changed": changed, "version": version}
+
+
+async def fork_document(
+    path: str, title: str | None = None, description: str | None = None, synchronize: bool = False
+) -> dict[str, Any]:
+    """Fork a text document or notebook: a private copy of the live document to work on, merged back later.
+
+    The fork is listed by jupyter-collaboration's fork API (so JupyterLab
+    sees it) with its title and description. Read and edit it by passing the
+    returned `fork_id` with `path` to get_document, update_document,
+    insert_text and delete_text. `synchronize=true` keeps pulling changes
+    made to the original into the fork. merge_document_fork applies it;
+    forks never merged are dropped after a while.
+    """
+    current = call()
+    path = current.paths[0]
+    kind = _document_kind(path)
+    if kind == FILE:
+        _require_text(path)
+    fork = await current.app.forks.create(
+        path,
+        kind,
+        title=title or "",
+        description=description or "",
+        synchronize=synchronize,
+        created_by=current.principal.user,
+    )
+    return {**fork.describe(), "expires_in_seconds": current.app.forks.ttl}
+
+
+async def merge_document_fork(path: str, fork_id: str, discard: bool = False) -> dict[str, Any]:
+    """Merge a fork (from fork_document) into the document it was made from, and close the fork.
+
+    The merge is a CRDT merge: changes made to the original since the fork
+    and changes made in the fork both survive. A fork of another document is
+    refused. `discard=true` closes the fork without merging.
+    """
+    current = call()
+    app = current.app
+    path = current.paths[0]
+    fork = app.forks.fork_of(fork_id, path)
+    if discard:
+        await app.forks.end(fork_id, by=current.principal.user)
+        return {"path": path, "fork_id": fork_id, "merged": False, "closed": True}
+    async with app.rtc.open(path, fork.root.kind) as root:
+        async with attributed(root, app.attribution, current.principal, "merge_document_fork"):
+            app.forks.merge_into(fork, root)
+        await app.forks.end(fork_id, by=current.principal.user)
+        await app.rtc.save_now(root)
+        version = version_of(root.doc.ydoc)
+        await app.peers.touch(current.principal, current.mcp_session_id, root)
+    return {"path": path, "fork_id": fork_id, "merged": True, "closed": True, "version": version}

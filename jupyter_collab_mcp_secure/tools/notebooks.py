@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
+import time
 from typing import Any
 
+from mcp.server.mcpserver import Context
+
+from ..gateway.context import CallContext
+from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
-from ..rtc.notebook import cell_to_dict, kernelspec, notebook_metadata
+from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions, executions_of
+from ..rtc.notebook import cell_identity, cell_to_dict, find_cell, kernelspec, notebook_metadata, require_version
+from ..rtc.notebook_edit import CELL_TYPES, LiveCellOutputs, converted_cell, new_cell, set_text
 from ..rtc.outputs import bound_outputs
 from .content import call, walk, with_untrusted
+
+log = logging.getLogger(__name__)
 
 
 def collaboration_state(document: OpenDocument) -> dict[str, Any]:
@@ -102,19 +115,238 @@ async def create_notebook_session(path: str) -> dict[str, Any]:
     }
 
 
+def _check_cell_type(cell_type: str | None) -> None:
+    if cell_type is not None and cell_type not in CELL_TYPES:
+        raise ToolFailure(INVALID_ARGUMENT, f"cell_type must be one of {', '.join(CELL_TYPES)}, not {cell_type!r}")
 
-async def update_notebook_cell(path: str, cell_id: str, content: str, cell_type: str | None = None) -> dict[str, Any]:
-    """update_notebook_cell"""
-    raise __import__("jupyter_collab_mcp_secure.gateway.errors", fromlist=["x"]).ToolFailure("unavailable", "update_notebook_cell is being built")
 
-async def insert_notebook_cell(path: str, content: str, position: int, cell_type: str = 'code') -> dict[str, Any]:
-    """insert_notebook_cell"""
-    raise __import__("jupyter_collab_mcp_secure.gateway.errors", fromlist=["x"]).ToolFailure("unavailable", "insert_notebook_cell is being built")
+async def _edited(current: CallContext, document: OpenDocument, started: float, *, cell_id: str | None) -> None:
+    """Every edit leaves an attribution record and shows the agent at the cell it touched."""
+    current.app.attribution.record(file_id=document.file_id, started=started, principal=current.principal, tool=current.tool)
+    await current.app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
 
-async def delete_notebook_cell(path: str, cell_id: str) -> dict[str, Any]:
-    """delete_notebook_cell"""
-    raise __import__("jupyter_collab_mcp_secure.gateway.errors", fromlist=["x"]).ToolFailure("unavailable", "delete_notebook_cell is being built")
 
-async def execute_notebook_cell(path: str, cell_id: str, timeout: int = 30) -> dict[str, Any]:
-    """execute_notebook_cell"""
-    raise __import__("jupyter_collab_mcp_secure.gateway.errors", fromlist=["x"]).ToolFailure("unavailable", "execute_notebook_cell is being built")
+async def update_notebook_cell(
+    path: str, cell_id: str, content: str, cell_type: str | None = None, expected_version: str | None = None
+) -> dict[str, Any]:
+    """Replace the source of a cell (and optionally change its type) in the live shared notebook.
+
+    The source is changed by the smallest text edit, so what collaborators type
+    elsewhere in the same cell at the same time is kept. Changing `cell_type`
+    ("code" or "markdown") replaces the cell like JupyterLab does (same id;
+    outputs are dropped). Pass the `version` get_notebook gave for the cell (or
+    the notebook) as `expected_version` to get `conflict` instead of
+    overwriting a change someone made since.
+    """
+    _check_cell_type(cell_type)
+    current = call()
+    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+        nb = document.doc
+        started = time.time()
+        index, ycell = find_cell(nb, cell_id)
+        cell = cell_identity(ycell)
+        require_version(nb, cell, expected_version)
+        converting = cell_type is not None and cell_type != cell["cell_type"]
+        with nb.ydoc.transaction():
+            if converting:
+                nb.set_ycell(index, nb.create_ycell(converted_cell(cell_to_dict(ycell), cell_type, content)))
+                changed = True
+            else:
+                changed = set_text(ycell["source"], content)
+        index, ycell = find_cell(nb, cell_id)
+        updated = cell_identity(ycell)
+        if changed:
+            await _edited(current, document, started, cell_id=cell_id)
+        return {
+            "path": document.path,
+            "cell_id": cell_id,
+            "index": index,
+            "cell_type": updated["cell_type"],
+            "changed": changed,
+            "version": cell_version(updated),
+            "document_version": version_of(nb.ydoc),
+        }
+
+
+async def insert_notebook_cell(
+    path: str, content: str, position: int, cell_type: str = "code", expected_version: str | None = None
+) -> dict[str, Any]:
+    """Insert a new cell at `position` (0 = first, the cell count = last) of the live shared notebook; returns its id.
+
+    `expected_version` (the notebook's `version` from get_notebook) makes the
+    insert fail with `conflict` if the notebook changed since.
+    """
+    _check_cell_type(cell_type)
+    current = call()
+    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+        nb = document.doc
+        started = time.time()
+        require_version(nb, None, expected_version)
+        count = len(nb.ycells)
+        if isinstance(position, bool) or not 0 <= position <= count:
+            raise ToolFailure(INVALID_ARGUMENT, f"position must be between 0 and {count} (the cell count), not {position}")
+        cell = new_cell(cell_type, content)
+        with nb.ydoc.transaction():
+            nb.ycells.insert(position, nb.create_ycell(cell))
+        await _edited(current, document, started, cell_id=cell["id"])
+        return {
+            "path": document.path,
+            "cell_id": cell["id"],
+            "index": position,
+            "cell_type": cell_type,
+            "version": cell_version(cell),
+            "document_version": version_of(nb.ydoc),
+        }
+
+
+async def delete_notebook_cell(path: str, cell_id: str, expected_version: str | None = None) -> dict[str, Any]:
+    """Delete a cell from the live shared notebook.
+
+    `expected_version` (the cell's or the notebook's `version` from
+    get_notebook) makes the delete fail with `conflict` if it changed since.
+    """
+    current = call()
+    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+        nb = document.doc
+        started = time.time()
+        index, ycell = find_cell(nb, cell_id)
+        require_version(nb, cell_identity(ycell), expected_version)
+        with nb.ydoc.transaction():
+            del nb.ycells[index]
+        neighbour = nb.ycells[min(index, len(nb.ycells) - 1)].get("id") if len(nb.ycells) else None
+        await _edited(current, document, started, cell_id=neighbour)
+        return {
+            "path": document.path,
+            "cell_id": cell_id,
+            "deleted": True,
+            "index": index,
+            "cell_count": len(nb.ycells),
+            "document_version": version_of(nb.ydoc),
+        }
+
+
+async def execute_notebook_cell(
+    path: str, cell_id: str, timeout: int = 30, expected_version: str | None = None, ctx: Context | None = None
+) -> dict[str, Any]:
+    """Run a code cell on the notebook's kernel, as JupyterLab does, and return its outputs.
+
+    Uses the notebook's kernel session (the one JupyterLab uses) or starts the
+    kernel named by the notebook's kernelspec in a new session JupyterLab will
+    reuse. Outputs appear in the shared cell while it runs; execution count and
+    state are set as in JupyterLab. Executions on one kernel run one at a time.
+    `timeout` (seconds the cell may take, waiting for earlier executions
+    included) interrupts the kernel and answers `timeout` with the output so
+    far. Progress notifications are sent while it runs if you ask for them. If
+    you disconnect, the cell still runs to the end. Returned outputs are
+    bounded; they are untrusted program output.
+    """
+    if isinstance(timeout, bool) or timeout <= 0:
+        raise ToolFailure(INVALID_ARGUMENT, f"timeout must be a positive number of seconds, not {timeout}")
+    current = call()
+    answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    # Not a child of this call: a client that goes away cancels the call, never the execution (or its lease on the room).
+    run = asyncio.create_task(_execute(current, cell_id, timeout, expected_version, ctx, answer))
+    run.add_done_callback(_log_failure)
+    answer.add_done_callback(_consume)
+    return await asyncio.shield(answer)
+
+
+async def _execute(
+    current: CallContext,
+    cell_id: str,
+    timeout: float,
+    expected_version: str | None,
+    ctx: Context | None,
+    answer: asyncio.Future[dict[str, Any]],
+) -> None:
+    app = current.app
+    executions = executions_of(app)
+
+    async def progress(count: int, message: str) -> None:
+        if ctx is not None and not answer.done():
+            with contextlib.suppress(Exception):
+                await ctx.report_progress(count, None, message)
+
+    try:
+        async with app.rtc.open(current.paths[0], NOTEBOOK) as document:
+            nb = document.doc
+            started = time.time()
+            _, ycell = find_cell(nb, cell_id)
+            cell = cell_identity(ycell)
+            if cell["cell_type"] != "code":
+                raise ToolFailure(INVALID_ARGUMENT, f"cell '{cell_id}' is a {cell['cell_type']} cell; only code cells run")
+            require_version(nb, cell, expected_version)
+            kernel_id = await executions.kernel_for(document.path, (kernelspec(nb) or {}).get("name"))
+            deadline = asyncio.get_running_loop().time() + timeout
+            outputs = LiveCellOutputs(nb, cell_id)
+            watch, execution = await executions.start(kernel_id, cell["source"], outputs, progress, timeout)
+            await app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
+            await progress(0, "running")
+            try:
+                await asyncio.wait_for(asyncio.shield(watch), max(deadline - asyncio.get_running_loop().time(), 0))
+            except asyncio.TimeoutError:
+                answer.set_exception(await _timed_out(executions, kernel_id, watch, execution, outputs, app.output_max_chars))
+                await asyncio.shield(watch)
+            app.attribution.record(file_id=document.file_id, started=started, principal=current.principal, tool=current.tool)
+            if not answer.done():
+                answer.set_result(_result(document.path, cell_id, kernel_id, watch.result(), outputs, app.output_max_chars))
+    except BaseException as error:
+        if not answer.done():
+            answer.set_exception(error if isinstance(error, ToolFailure) else ToolFailure(UNAVAILABLE, f"the execution failed ({type(error).__name__})"))
+        if not isinstance(error, (ToolFailure, asyncio.CancelledError)):
+            raise
+
+
+async def _timed_out(
+    executions: Executions, kernel_id: str, watch: asyncio.Task[Execution], execution: Execution, outputs: LiveCellOutputs, cap: int
+) -> ToolFailure:
+    """Interrupt a cell that ran out of time and describe what it did; a cell still queued in the kernel is left alone."""
+    if not execution.started:
+        message = "the kernel was busy with other work for the whole timeout; the cell is queued and will run when it is free"
+    else:
+        await executions.interrupt(kernel_id)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(watch), INTERRUPT_GRACE)
+        message = "the cell ran out of time and the kernel was interrupted"
+        if not watch.done():
+            message += "; it has not stopped yet (the kernel may need a restart)"
+    return ToolFailure(
+        TIMEOUT, message, **with_untrusted({"interrupted": execution.started, "outputs": bound_outputs(outputs.outputs, cap)})
+    )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _result(path: str, cell_id: str, kernel_id: str, execution: Execution, outputs: LiveCellOutputs, cap: int) -> dict[str, Any]:
+    if execution.status == DEAD:
+        raise ToolFailure(
+            UNAVAILABLE,
+            "the kernel died while running the cell; it is being restarted (its variables are gone): run the cell again",
+            **with_untrusted({"outputs": bound_outputs(outputs.outputs, cap)}),
+        )
+    result: dict[str, Any] = {
+        "path": path,
+        "cell_id": cell_id,
+        "kernel_id": kernel_id,
+        "status": execution.status,
+        "execution_count": execution.execution_count,
+        "outputs": bound_outputs(outputs.outputs, cap),
+    }
+    if execution.error is not None:
+        traceback = _ANSI.sub("", "\n".join(execution.error.get("traceback") or []))
+        result["ename"] = execution.error.get("ename")
+        result["evalue"] = execution.error.get("evalue")
+        result["traceback"] = traceback[:cap]
+    return with_untrusted(result)
+
+
+def _consume(answer: asyncio.Future[Any]) -> None:
+    # When the client went away nobody awaits the answer; retrieving it here keeps asyncio from warning.
+    if not answer.cancelled():
+        answer.exception()
+
+
+def _log_failure(run: asyncio.Task[None]) -> None:
+    if not run.cancelled() and run.exception() is not None:
+        log.error("notebook execution failed", exc_info=run.exception())

@@ -1,0 +1,277 @@
+"""Document history from the collaboration YStore's timestamped updates and the edit attribution log.
+
+A version is a run of updates by one author: every MCP edit call is a version
+of its own (its attribution record spans exactly its updates), and updates
+nobody claimed (people in JupyterLab, reloads from disk) are grouped until a
+quiet period separates them. A version id is derived from its first update,
+so it stays the same as history grows and across restarts.
+
+Listing replays every update once into a fresh document (linear in the number
+of updates) and reads the content only at the boundaries of the versions it
+returns, so its cost is O(updates + limit x document size), never quadratic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import hashlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jupyter_ydoc import YNotebook
+from pycrdt import Doc, Text
+from traitlets import Float, HasTraits
+
+from ..gateway.errors import NOT_FOUND, ToolFailure
+from ..identity.principal import Principal
+from .adapter import FILE, NOTEBOOK, OpenDocument
+from .attribution import AttributionLog, Edit
+from .text import apply_edits, change_counts, minimal_edits
+from .ystore import CollabYStore, store_key
+
+# Attribution records written without waiting for the store (see `attributed`)
+# end slightly before their updates reach the YStore.
+ATTRIBUTION_GRACE = 0.5
+STORE_WRITE_TIMEOUT = 5.0
+
+
+class HistoryConfig(HasTraits):
+    history_quiet_period = Float(
+        3.0,
+        help=(
+            "Seconds without changes that separate two versions of collaborators' edits in "
+            "get_document_history (every MCP edit call is a version of its own)."
+        ),
+    ).tag(config=True)
+
+
+@dataclass(frozen=True)
+class Update:
+    data: bytes
+    timestamp: float
+
+
+@dataclass
+class Version:
+    id: str
+    first: int  # index of its first update
+    last: int  # index of its last update
+    started: float
+    ended: float
+    author: Edit | None
+
+
+def read_updates(database: Path, key: str) -> list[Update]:
+    """Every stored update of one document, oldest first (blocking: run it in a thread)."""
+    if not database.exists():
+        return []
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = connection.execute(
+            "SELECT yupdate, timestamp FROM yupdates WHERE path = ? ORDER BY rowid", (key,)
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return []  # the store has not created its tables yet
+    finally:
+        connection.close()
+    return [Update(bytes(data), timestamp) for data, timestamp in rows]
+
+
+def _author_of(timestamp: float, edits: Sequence[Edit], starts: Sequence[float]) -> Edit | None:
+    """The latest-started edit call whose span holds `timestamp`."""
+    index = bisect.bisect_right(starts, timestamp) - 1
+    # Spans rarely overlap (concurrent agents); a short look back covers them.
+    for candidate in range(index, max(index - 8, -1), -1):
+        edit = edits[candidate]
+        if timestamp <= edit.finished + ATTRIBUTION_GRACE:
+            return edit
+    return None
+
+
+def _version_id(update: Update) -> str:
+    digest = hashlib.blake2b(update.data, digest_size=4).hexdigest()
+    return f"v{int(update.timestamp * 1000)}-{digest}"
+
+
+def group_versions(updates: Sequence[Update], edits: Sequence[Edit], quiet_period: float) -> list[Version]:
+    """Versions oldest first."""
+    starts = [edit.started for edit in edits]
+    versions: list[Version] = []
+    for index, update in enumerate(updates):
+        author = _author_of(update.timestamp, edits, starts) if edits else None
+        current = versions[-1] if versions else None
+        same_run = (
+            current is not None
+            and current.author == author
+            and (author is not None or update.timestamp - current.ended <= quiet_period)
+        )
+        if same_run:
+            assert current is not None
+            current.last, current.ended = index, update.timestamp
+        else:
+            versions.append(Version(_version_id(update), index, index, update.timestamp, update.timestamp, author))
+    return versions
+
+
+def _snapshot(doc: Doc, kind: str) -> Any:
+    if kind == NOTEBOOK:
+        return YNotebook(doc).get()
+    return str(doc.get("source", type=Text))
+
+
+def _cell_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, int]:
+    before = {cell.get("id"): cell for cell in old.get("cells", [])}
+    after = {cell.get("id"): cell for cell in new.get("cells", [])}
+    return {
+        "cells_added": len(after.keys() - before.keys()),
+        "cells_removed": len(before.keys() - after.keys()),
+        "cells_changed": sum(1 for cell_id in before.keys() & after.keys() if before[cell_id] != after[cell_id]),
+    }
+
+
+def _changes(old: Any, new: Any, kind: str) -> dict[str, int]:
+    if kind == NOTEBOOK:
+        return _cell_changes(old or {"cells": []}, new)
+    added, removed = change_counts(old or "", new)
+    return {"chars_added": added, "chars_removed": removed}
+
+
+def _rfc3339(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _describe(version: Version, changes: dict[str, int]) -> dict[str, Any]:
+    author = version.author
+    return {
+        "id": version.id,
+        "timestamp": _rfc3339(version.started),
+        "ended": _rfc3339(version.ended),
+        "author": None if author is None else {"user": author.user, "agent": author.agent},
+        "tool": None if author is None else author.tool,
+        "updates": version.last - version.first + 1,
+        "changes": changes,
+    }
+
+
+class DocumentHistory:
+    """The versions of one document (by file id, which survives renames)."""
+
+    def __init__(self, database: Path, attribution: AttributionLog, kind: str, file_id: str, quiet_period: float) -> None:
+        self.database = database
+        self.attribution = attribution
+        self.kind = kind
+        self.file_id = file_id
+        self.quiet_period = quiet_period
+        self.updates: list[Update] = []
+        self.versions: list[Version] = []
+
+    async def load(self) -> DocumentHistory:
+        self.updates = await asyncio.to_thread(read_updates, self.database, store_key(self.kind, self.file_id))
+        edits = await asyncio.to_thread(self.attribution.edits, self.file_id)
+        self.versions = group_versions(self.updates, edits, self.quiet_period)
+        return self
+
+    def _replay(self, until: int, snapshot_at: set[int]) -> dict[int, Any]:
+        """Apply updates 0..until to a fresh document; the content after each index in `snapshot_at`."""
+        doc = Doc()
+        snapshots = {}
+        for index in range(until + 1):
+            doc.apply_update(self.updates[index].data)
+            if index in snapshot_at:
+                snapshots[index] = _snapshot(doc, self.kind)
+        return snapshots
+
+    def newest(self, limit: int) -> list[dict[str, Any]]:
+        """The `limit` newest versions, newest first, each with what it changed."""
+        if not self.versions:
+            return []
+        shown = self.versions[-limit:]
+        first_shown = len(self.versions) - len(shown)
+        before_index = self.versions[first_shown - 1].last if first_shown > 0 else None
+        boundaries = {version.last for version in shown}
+        if before_index is not None:
+            boundaries.add(before_index)
+        snapshots = self._replay(shown[-1].last, boundaries)
+        described = []
+        previous = snapshots.get(before_index) if before_index is not None else None
+        for version in shown:
+            current = snapshots[version.last]
+            described.append(_describe(version, _changes(previous, current, self.kind)))
+            previous = current
+        return list(reversed(described))
+
+    def find(self, version_id: str) -> Version:
+        for version in self.versions:
+            if version.id == version_id:
+                return version
+        raise ToolFailure(NOT_FOUND, f"no version '{version_id}' in the history of this document")
+
+    def content_at(self, version: Version) -> Any:
+        return self._replay(version.last, {version.last})[version.last]
+
+
+def history_unavailable_reason() -> str:
+    return (
+        "document history needs the collaboration YStore of this extension: set "
+        f"c.YDocExtension.ystore_class = '{CollabYStore.__module__}.{CollabYStore.__qualname__}'"
+    )
+
+
+def apply_content(document: OpenDocument, content: Any) -> bool:
+    """Make the live document hold `content` by the smallest forward edit; False if it already did."""
+    if document.kind == FILE:
+        ytext = document.doc._ysource
+        current = str(ytext)
+        edits = minimal_edits(current, content)
+        if not edits:
+            return False
+        with document.doc.ydoc.transaction():
+            apply_edits(ytext, current, edits)
+        return True
+    if document.doc.get() == content:
+        return False
+    # YNotebook.set keeps cells that did not change and edits changed ones in place.
+    document.doc.set(content)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def attributed(
+    document: OpenDocument, attribution: AttributionLog, principal: Principal, tool: str
+) -> AsyncIterator[None]:
+    """Record the edits made in the block as `principal`'s, spanning exactly their stored updates.
+
+    The room writes updates to the YStore asynchronously; the record is made
+    once they are written, so each update's timestamp lies inside the span.
+    """
+    started = time.time()
+    store = getattr(document.room, "ystore", None)
+    stored: list[asyncio.Future[None]] = []
+    updates = 0
+
+    def on_update(event: Any) -> None:
+        nonlocal updates
+        updates += 1
+        if isinstance(store, CollabYStore):
+            # Registered synchronously, before the room's writer task can run.
+            stored.append(store.expect(event.update))
+
+    ydoc = document.doc.ydoc
+    subscription = ydoc.observe(on_update)
+    try:
+        yield
+    finally:
+        ydoc.unobserve(subscription)
+    if not updates:
+        return
+    if stored:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*stored), STORE_WRITE_TIMEOUT)
+    attribution.record(file_id=document.file_id, started=started, principal=principal, tool=tool)

@@ -1,0 +1,127 @@
+"""The collaboration YStore, kept outside the served root, that history reads and edits wait on.
+
+Upstream's default SQLiteYStore writes `.jupyter_ystore.db` into the server's
+working directory (under JupyterHub usually inside the served root, where any
+user with file access can rewrite history). Its `db_path` can be configured, but
+rooms created server-side by `get_document(create=True)` build their store
+without the server config, so a configured path would only apply to rooms
+opened by browsers. `CollabYStore` takes its location from the class instead
+of the config, so both kinds of rooms share one database: `install_ystore`
+binds it to the extension's state folder before jupyter_server_ydoc builds its
+handlers (our extension loads first: extensions load alphabetically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server_ydoc.stores import SQLiteYStore
+from traitlets import Unicode, default
+
+STORE_FILE = "ystore.sqlite"
+YDOC_EXTENSION = "jupyter_server_ydoc"
+
+
+def default_store_path() -> Path:
+    """Where the store lives when no extension bound it: inside the default `CollabMCP.state_dir`."""
+    return Path(jupyter_data_dir()) / "collab_mcp_secure" / STORE_FILE
+
+
+def _digest(update: bytes) -> bytes:
+    return hashlib.blake2b(update, digest_size=16).digest()
+
+
+class CollabYStore(SQLiteYStore):
+    """SQLiteYStore whose database lies where the extension says, whatever config a room was built with."""
+
+    # Set on the subclass `install_ystore` makes; None: the default state folder.
+    location: ClassVar[str | None] = None
+
+    # Not config=True on purpose: rooms built with and without the config must agree.
+    db_path = Unicode(help="The SQLite database of Y updates (set by the extension, not by config).")
+
+    @default("db_path")
+    def _default_db_path(self) -> str:
+        path = Path(self.location) if self.location else default_store_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaited: dict[bytes, list[asyncio.Future[None]]] = {}
+
+    @classmethod
+    def database(cls) -> Path:
+        return Path(cls.location) if cls.location else default_store_path()
+
+    def expect(self, update: bytes) -> asyncio.Future[None]:
+        """A future that resolves once `update` has been written (or failed to be)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._awaited.setdefault(_digest(update), []).append(future)
+        return future
+
+    async def write(self, data: bytes) -> None:
+        try:
+            await super().write(data)
+        finally:
+            for future in self._awaited.pop(_digest(data), ()):
+                if not future.done():
+                    future.set_result(None)
+
+
+def bound_store_class(db_path: Path, base: type[CollabYStore] = CollabYStore) -> type[CollabYStore]:
+    return type(base.__name__, (base,), {"location": str(db_path), "__module__": base.__module__})
+
+
+def install_ystore(serverapp: Any, db_path: Path, log: logging.Logger) -> type[CollabYStore] | None:
+    """Make jupyter_server_ydoc store Y updates in `db_path`; call from CollabMCP.initialize_settings.
+
+    Returns the store class in use, or None when history cannot be kept
+    (collaboration absent, another store class configured, or the
+    collaboration extension already initialized).
+    """
+    point = serverapp.extension_manager.extension_points.get(YDOC_EXTENSION)
+    ydoc_app = point.app if point is not None else None
+    if ydoc_app is None:
+        log.warning("jupyter_server_ydoc is not enabled: no document history")
+        return None
+    configured = ydoc_app.ystore_class
+    if not issubclass(configured, CollabYStore):
+        if configured is not SQLiteYStore:
+            log.warning(
+                "YDocExtension.ystore_class is %s: document history needs %s.%s",
+                configured.__qualname__,
+                CollabYStore.__module__,
+                CollabYStore.__qualname__,
+            )
+            return None
+        configured = CollabYStore
+    if hasattr(ydoc_app, "ywebsocket_server"):
+        log.warning(
+            "jupyter_server_ydoc initialized before this extension; set "
+            "c.YDocExtension.ystore_class = '%s.%s' to keep history outside the served root",
+            CollabYStore.__module__,
+            CollabYStore.__qualname__,
+        )
+        return configured if issubclass(ydoc_app.ystore_class, CollabYStore) else None
+    bound = bound_store_class(db_path, configured)
+    ydoc_app.ystore_class = bound
+    log.info("collaboration YStore: %s", db_path)
+    return bound
+
+
+def store_class_in_use(ydoc_extension: Any) -> type[CollabYStore] | None:
+    store_class = getattr(ydoc_extension, "ystore_class", None)
+    if isinstance(store_class, type) and issubclass(store_class, CollabYStore):
+        return store_class
+    return None
+
+
+def store_key(kind: str, file_id: str) -> str:
+    """The `path` column upstream rooms write a document's updates under."""
+    return f".{kind}:{file_id}.y"

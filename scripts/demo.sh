@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs the extension with JupyterLab and starts it on a demo folder, printing the MCP URL and credentials.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[demo]"
+
+exec .venv/bin/jupyter-collab-mcp demo "$@"

@@ -1,0 +1,75 @@
+"""A server whose collaboration rooms keep their Y updates in this extension's store (history needs it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from conftest import populate
+from harness import Collaborator, JupyterServer, start_server
+from pycrdt import Text
+from pycrdt._sync import create_sync_message
+
+STORE_CONFIG: dict[str, Any] = {
+    "YDocExtension": {"ystore_class": "jupyter_collab_mcp_secure.rtc.ystore.CollabYStore"},
+}
+
+_names = itertools.count()
+
+
+def unique_name(stem: str, suffix: str = ".txt") -> str:
+    return f"{stem}-{next(_names)}{suffix}"
+
+
+@pytest.fixture(scope="module")
+def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    workdir = tmp_path_factory.mktemp("documents")
+    populate(workdir / "root")
+    running = start_server(workdir, config=STORE_CONFIG)
+    yield running
+    running.stop()
+
+
+def write_file(server: JupyterServer, name: str, content: str | bytes) -> str:
+    target: Path = server.root / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        target.write_bytes(content)
+    else:
+        target.write_text(content, encoding="utf-8")
+    return name
+
+
+@contextlib.asynccontextmanager
+async def join_fork(server: JupyterServer, fork_id: str) -> AsyncIterator[Collaborator]:
+    """A websocket peer in a fork's room, as JupyterLab joins a fork."""
+    url = f"{server.ws_url}api/collaboration/room/{fork_id}"
+    async with websockets.connect(url, additional_headers=server.headers(), max_size=None) as websocket:
+        peer = Collaborator(websocket, fork_id)
+        peer._tasks = [asyncio.create_task(peer._receive()), asyncio.create_task(peer._send_updates())]
+        await websocket.send(create_sync_message(peer.doc))
+        try:
+            await asyncio.wait_for(peer.synced.wait(), 30)
+            yield peer
+        finally:
+            for task in peer._tasks:
+                task.cancel()
+
+
+def source_of(peer: Collaborator) -> str:
+    return str(peer.doc.get("source", type=Text))
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 20) -> None:
+    """Poll a condition that other processes make true (files saved, rooms closed)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,76 @@
+"""The path matcher at directory boundaries, for dotfiles, and for non-canonical paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyter_collab_mcp_secure.policy.glob import is_canonical, literal_prefix, path_match, pattern_problem
+
+MATCHES = [
+    ("data/secret/.env", "data/secret/**"),
+    ("data/secret/deep/.git/config", "data/secret/**"),
+    ("notebooks/alice", "notebooks/alice/**"),
+    ("notebooks/alice/x.ipynb", "notebooks/alice/**"),
+    ("", "**"),
+    ("", ""),
+    ("x", "**"),
+    ("a/b", "a/**/b"),
+    ("a/x/y/b", "a/**/b"),
+    ("b", "**/b"),
+    ("d/.env", "**/.env"),
+    (".ipynb", "*.ipynb"),
+    ("nb.ipynb", "*.ipynb"),
+    ("abc", "a?c"),
+    ("a[1]", "a[1]"),
+    ("a/b", "a/**/**/b"),
+]
+MISSES = [
+    ("notebooks/alice2/x", "notebooks/alice/**"),
+    ("notebooks/alice2", "notebooks/alice/**"),
+    ("Notebooks/alice/x", "notebooks/alice/**"),
+    ("", "*"),
+    ("a", ""),
+    ("d/nb.ipynb", "*.ipynb"),
+    ("ac", "a?c"),
+    ("ab", "a/**/b"),
+    ("a/b/c", "a/**/b"),
+    # Non-canonical strings never match, even under `**`: the server refuses them first.
+    ("a/../b", "a/**"),
+    ("../etc/passwd", "**"),
+    ("/abs", "**"),
+    ("a//b", "**"),
+    ("./a", "**"),
+    ("a/", "a/**"),
+]
+
+
+@pytest.mark.parametrize(("path", "pattern"), MATCHES)
+def test_matches(path, pattern):
+    assert path_match(path, pattern)
+
+
+@pytest.mark.parametrize(("path", "pattern"), MISSES)
+def test_misses(path, pattern):
+    assert not path_match(path, pattern)
+
+
+def test_canonical_paths():
+    assert is_canonical("") and is_canonical("a/.b/c")
+    assert not any(is_canonical(p) for p in ["/a", "a/", "a//b", ".", "..", "a/./b", "a/../b"])
+
+
+def test_literal_prefix_stops_at_first_wildcard():
+    assert literal_prefix("a/b/*.ipynb/c") == ("a", "b")
+    assert literal_prefix("**") == ()
+    assert literal_prefix("") == ()
+    assert literal_prefix("a/b") == ("a", "b")
+
+
+@pytest.mark.parametrize("pattern", ["/notebooks/**", "a//b", "a/", "a/../b", "./a"])
+def test_patterns_that_can_never_match_are_reported(pattern):
+    assert pattern_problem(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["", "**", "a/**", "*.ipynb", "a/**/b"])
+def test_good_patterns_have_no_problem(pattern):
+    assert pattern_problem(pattern) is None
