@@ -116,9 +116,7 @@ async def bench_server(workdir: Path, calls: int) -> float:
 
     print(f"2. end to end through a real Jupyter server ({calls} calls of {TOOL})")
     populate(workdir / "root")
-    server = start_server(
-        workdir, config={"CollabMCP": {"rate_limits": {"read": f"{calls * 4}/minute"}}}
-    )
+    server = start_server(workdir, config={"CollabMCP": {"rate_limits": {"read": f"{calls * 4}/minute"}}})
     try:
         samples = []
         async with mcp_client(server) as client:
@@ -169,7 +167,9 @@ async def bench_audit_writes(workdir: Path, records: int) -> None:
         synchronous.append(time.perf_counter() - started)
     os.close(fd)
     show("a synchronous write + fsync would hold it", synchronous)
-    print(f"  {'worst event-loop lag while writing':<44} {max(lags) * 1e3:9.2f} ms (ticker every 1 ms, {len(lags)} ticks)")
+    print(
+        f"  {'worst event-loop lag while writing':<44} {max(lags) * 1e3:9.2f} ms (ticker every 1 ms, {len(lags)} ticks)"
+    )
 
 
 async def main() -> None:

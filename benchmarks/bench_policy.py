@@ -51,7 +51,9 @@ def hub_policy(rules: int, rng: random.Random) -> tuple[str, int]:
     return "\n".join(lines) + "\n", users
 
 
-def requests(users: int, rng: random.Random, count: int) -> list[tuple[Principal, str, str]]:
+def requests(
+    users: int, rng: random.Random, count: int
+) -> list[tuple[Principal, str, str]]:
     out = []
     for _ in range(count):
         index = rng.randrange(users)
@@ -97,7 +99,9 @@ def main() -> int:
     logging.getLogger("casbin").setLevel(logging.ERROR)
     rng = random.Random(7)
     model = bundled_policies_dir() / "model.conf"
-    print(f"{'rules':>7} | {'engine uncached p50/p95 (us)':>29} | {'engine cached p50/p95 (us)':>27} | {'plain casbin p50/p95 (us)':>27}")
+    print(
+        f"{'rules':>7} | {'engine uncached p50/p95 (us)':>29} | {'engine cached p50/p95 (us)':>27} | {'plain casbin p50/p95 (us)':>27}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for size in SIZES:
             text, users = hub_policy(size, rng)
@@ -106,10 +110,14 @@ def main() -> int:
             workload = requests(users, rng, ENGINE_SAMPLES)
 
             uncached = PolicyEngine(model, policy, cache_size=0)
-            cold = percentiles(time_calls(uncached.allowed, ((p, a, path) for p, a, path in workload)))
+            cold = percentiles(
+                time_calls(uncached.allowed, ((p, a, path) for p, a, path in workload))
+            )
 
             cached = PolicyEngine(model, policy)
-            time_calls(cached.allowed, workload)  # warm the cache with the same workload
+            time_calls(
+                cached.allowed, workload
+            )  # warm the cache with the same workload
             warm = percentiles(time_calls(cached.allowed, workload))
 
             plain = register_functions(casbin.Enforcer(str(model), str(policy)))

@@ -23,6 +23,7 @@ from .gateway.stages.resolve import ResolveStage
 from .gateway.stages.size import ArgumentSizeStage
 from .identity.authenticate import Authenticator
 from .identity.jwt_verifier import JWTVerifier
+from .policy.authorizer import install_server_authorizer
 from .policy.config import PolicyConfig
 from .ratelimit.config import RateLimitConfig
 from .rtc.adapter import RTCAdapter
@@ -123,6 +124,12 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig):
         self.audit.attach_event_logger(self.serverapp.event_logger)
         self.limiter = self.make_rate_limiter(self.log)
         self.policy = self.make_policy_engine(self.audit, self.log)
+        if self.policy_authorize_server:
+            authorizer = install_server_authorizer(
+                self.serverapp, self.policy, self.authenticator.principal_for_server_request
+            )
+            # ExtensionApp copies self.settings over the web app's settings after this method.
+            self.settings["authorizer"] = authorizer
         self.rtc = RTCAdapter(self.serverapp, self.log, self.room_idle_cleanup_delay)
         self.attribution = AttributionLog(Path(self.state_dir) / "attribution.sqlite")
         self.peers = AgentPeers(self.rtc, self.log, self.agent_idle_timeout)

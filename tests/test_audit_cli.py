@@ -13,11 +13,38 @@ from jupyter_collab_mcp_secure.cli import audit as audit_cli
 CALLS = [
     # user, agent, tool, action, path, decision, outcome, ts
     ("alice", "claude-code", "get_notebook", "read", "notebooks/a.ipynb", "allow", "ok", "2026-03-01T09:00:00Z"),
-    ("alice", "claude-code", "update_notebook_cell", "write", "notebooks/a.ipynb", "allow", "ok", "2026-03-01T09:01:00Z"),
-    ("alice", "claude-code", "execute_notebook_cell", "execute", "notebooks/a.ipynb", "allow", "ok", "2026-03-01T09:02:00Z"),
+    (
+        "alice",
+        "claude-code",
+        "update_notebook_cell",
+        "write",
+        "notebooks/a.ipynb",
+        "allow",
+        "ok",
+        "2026-03-01T09:01:00Z",
+    ),
+    (
+        "alice",
+        "claude-code",
+        "execute_notebook_cell",
+        "execute",
+        "notebooks/a.ipynb",
+        "allow",
+        "ok",
+        "2026-03-01T09:02:00Z",
+    ),
     ("bob", None, "update_document", "write", "data/secret/.env", "deny", "denied", "2026-03-01T10:00:00Z"),
     ("bob", None, "update_document", "write", "notes.txt", "allow", "ok", "2026-03-02T08:00:00Z"),
-    ("alice", "cursor", "insert_notebook_cell", "write", "notebooks/b.ipynb", "allow", "rate_limited", "2026-03-02T09:00:00Z"),
+    (
+        "alice",
+        "cursor",
+        "insert_notebook_cell",
+        "write",
+        "notebooks/b.ipynb",
+        "allow",
+        "rate_limited",
+        "2026-03-02T09:00:00Z",
+    ),
 ]
 
 
@@ -46,7 +73,12 @@ def audit_log(tmp_path):
         for user, agent, tool, action, path, decision, outcome, ts in CALLS
     ]
     entries.append(
-        {"event": "auth_failure", "ts": "2026-03-02T09:30:00Z", "remote_ip": "203.0.113.5", "outcome": "unauthenticated"}
+        {
+            "event": "auth_failure",
+            "ts": "2026-03-02T09:30:00Z",
+            "remote_ip": "203.0.113.5",
+            "outcome": "unauthenticated",
+        }
     )
     write_chain(tmp_path / "audit.jsonl", entries)
     return tmp_path / "audit.jsonl"
@@ -135,7 +167,20 @@ def test_query_filters_and_formats(audit_log, capsys):
     found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["tool"] for r in found] == ["update_notebook_cell", "execute_notebook_cell", "insert_notebook_cell"]
 
-    assert cli("query", str(audit_log), "--path", "notebooks/*", "--outcome", "ok", "--since", "2026-03-01T09:01:00Z", "--json") == 0
+    assert (
+        cli(
+            "query",
+            str(audit_log),
+            "--path",
+            "notebooks/*",
+            "--outcome",
+            "ok",
+            "--since",
+            "2026-03-01T09:01:00Z",
+            "--json",
+        )
+        == 0
+    )
     assert [json.loads(line)["tool"] for line in capsys.readouterr().out.splitlines()] == [
         "update_notebook_cell",
         "execute_notebook_cell",
@@ -170,7 +215,12 @@ def test_summary_per_user_and_per_path(audit_log, capsys):
         "denied": 0,
         "rate_limited": 1,
         "errors": 0,
-        "by_tool": {"get_notebook": 1, "update_notebook_cell": 1, "execute_notebook_cell": 1, "insert_notebook_cell": 1},
+        "by_tool": {
+            "get_notebook": 1,
+            "update_notebook_cell": 1,
+            "execute_notebook_cell": 1,
+            "insert_notebook_cell": 1,
+        },
     }
     assert summary["users"]["bob"]["denied"] == 1
     assert summary["paths"]["notebooks/a.ipynb"] == {"wrote": {"alice": 1}, "executed": {"alice": 1}, "denied": {}}

@@ -74,7 +74,9 @@ async def test_denied_call_is_audited_with_who_and_through_which_agent(audited):
     async with mcp_client(audited, user_token(), client_name="IDE plugin") as client:
         notebook = await call(client, "get_notebook", path="notebooks/demo.ipynb")
         cell_id = notebook["cells"][0]["id"]
-        error = await call_error(client, "update_notebook_cell", path="notebooks/demo.ipynb", cell_id=cell_id, content="x = 0")
+        error = await call_error(
+            client, "update_notebook_cell", path="notebooks/demo.ipynb", cell_id=cell_id, content="x = 0"
+        )
     assert error["code"] == "forbidden"
     (record,) = await audit_records(audited, lambda r: r.get("tool") == "update_notebook_cell" and r["user"] == "carol")
     assert record == {
@@ -109,7 +111,9 @@ async def test_oversized_edit_is_invalid_and_changes_nothing(audited):
     async with mcp_client(audited) as client:
         before = await call(client, "get_notebook", path="notebooks/demo.ipynb")
         cell_id = before["cells"][1]["id"]
-        error = await call_error(client, "update_notebook_cell", path="notebooks/demo.ipynb", cell_id=cell_id, content="y" * 1001)
+        error = await call_error(
+            client, "update_notebook_cell", path="notebooks/demo.ipynb", cell_id=cell_id, content="y" * 1001
+        )
         after = await call(client, "get_notebook", path="notebooks/demo.ipynb")
     assert error["code"] == "invalid_argument"
     assert [c["source"] for c in after["cells"]] == [c["source"] for c in before["cells"]]
@@ -140,7 +144,7 @@ async def test_live_log_verifies(audited):
 
 async def test_chain_continues_across_a_server_restart_and_its_head_is_anchored_in_the_server_log(server_factory):
     heads = []
-    for run in range(2):
+    for _ in range(2):
         running = server_factory("restarted")
         async with mcp_client(running) as client:
             await call(client, "list_notebooks")

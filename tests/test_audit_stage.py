@@ -109,7 +109,12 @@ async def test_allowed_call_is_recorded_with_the_contract_fields(trail):
     ("behaviour", "outcome", "code", "decision"),
     [
         (deny, "denied", FORBIDDEN, "deny"),
-        (allow_then(ToolFailure(RATE_LIMITED, "slow down", retry_after=7).to_result()), "rate_limited", RATE_LIMITED, "allow"),
+        (
+            allow_then(ToolFailure(RATE_LIMITED, "slow down", retry_after=7).to_result()),
+            "rate_limited",
+            RATE_LIMITED,
+            "allow",
+        ),
         (allow_then(ToolFailure(NOT_FOUND, "no such cell").to_result()), "error", NOT_FOUND, "allow"),
     ],
 )

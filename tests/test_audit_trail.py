@@ -238,7 +238,9 @@ async def test_stdout_sink_continues_its_chain_through_a_head_file(tmp_path):
     outputs = []
     for _ in range(2):
         stream = io.StringIO()
-        trail = AuditTrail(StreamSink(stream, tmp_path / "audit-stdout.head"), tmp_path / "k.key", logging.getLogger("t"))
+        trail = AuditTrail(
+            StreamSink(stream, tmp_path / "audit-stdout.head"), tmp_path / "k.key", logging.getLogger("t")
+        )
         await trail.start()
         trail.record({"event": "tool_call", "user": "alice"})
         await trail.close()
@@ -280,4 +282,3 @@ def test_an_audit_file_inside_the_served_root_is_refused(tmp_path):
     config = AuditConfig(audit_log=str(tmp_path / "root" / "audit.jsonl"))
     with pytest.raises(ValueError, match="inside the served root"):
         config.make_audit_trail(str(tmp_path / "root"), logging.getLogger("t"))
-

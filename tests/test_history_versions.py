@@ -12,7 +12,7 @@ from pycrdt import Doc, Text
 from jupyter_collab_mcp_secure.gateway.errors import ToolFailure
 from jupyter_collab_mcp_secure.identity.principal import Principal
 from jupyter_collab_mcp_secure.rtc.attribution import AttributionLog
-from jupyter_collab_mcp_secure.rtc.history import DocumentHistory, Update, group_versions
+from jupyter_collab_mcp_secure.rtc.history import DocumentHistory, Update, attribute, group_versions
 from jupyter_collab_mcp_secure.rtc.ystore import store_key
 
 AGENT = Principal(user="alice", auth="jwt", realm="test", agent="helper")
@@ -163,6 +163,6 @@ def test_every_edit_call_is_a_version_of_its_own() -> None:
 
     updates = [Update(bytes([i % 256]), 1000.0 + i) for i in range(10_000)]
     edits = [Edit("F", 1000.0 + i - 0.1, 1000.0 + i + 0.1, "alice" if i % 2 else "bob", None, "insert_text") for i in range(10_000)]
-    versions = group_versions(updates, edits, quiet_period=3.0)
+    versions = group_versions(updates, attribute(updates, edits), [True] * len(updates), quiet_period=3.0)
     assert len(versions) == 10_000
     assert versions[1].author.user == "alice"

@@ -150,3 +150,26 @@ def test_configurable_claims(tmp_path: Path) -> None:
     principal = verifier.verify(encoded)
     assert (principal.user, principal.groups, principal.agent) == ("alice", ("r1",), "bot-7")
     assert principal.subjects == ("alice", "agent:bot-7", "group:r1")
+
+
+async def test_tokens_resolved_by_the_servers_identity_provider(server_factory) -> None:
+    tokens = {"hub-token-owner": {"name": "owner"}, "hub-token-alice": {"name": "alice", "groups": ["team"]}}
+    hub_like = server_factory(
+        "hub-like",
+        config={"ServerApp": {"identity_provider_class": "table_identity.TableIdentityProvider"}},
+        env={
+            "TABLE_IDENTITY_TOKENS": json.dumps(tokens),
+            "PYTHONPATH": str(Path(__file__).parent / "plugins"),
+        },
+    )
+    async with mcp_client(hub_like, "hub-token-owner") as client:
+        notebook = await call(client, "get_notebook", path="notebooks/demo.ipynb")
+    assert notebook["cell_count"] == 3
+    async with mcp_client(hub_like, "hub-token-alice") as client:
+        denied = await call_error(client, "get_notebook", path="notebooks/demo.ipynb")
+    assert denied["code"] == "forbidden"
+    refused = httpx.post(hub_like.mcp_url, headers={"Authorization": "Bearer hub-token-unknown"}, json={})
+    assert refused.status_code == 401
+    records = [json.loads(line) for line in hub_like.audit_log.read_text().splitlines()]
+    calls = [(r["user"], r["auth"], r["decision"]) for r in records if r.get("tool") == "get_notebook"]
+    assert calls == [("owner", "jupyter", "allow"), ("alice", "jupyter", "deny")]

@@ -41,7 +41,9 @@ async def test_insert_update_delete_reach_collaborator_and_disk(server) -> None:
     path = fresh_notebook(server, ["x = 1"])
     async with Collaborator.join(server, path) as collab, mcp_client(server) as client:
         first = (await call(client, "get_notebook", path=path))["cells"][0]["id"]
-        inserted = await call(client, "insert_notebook_cell", path=path, content="# Title", position=0, cell_type="markdown")
+        inserted = await call(
+            client, "insert_notebook_cell", path=path, content="# Title", position=0, cell_type="markdown"
+        )
         assert inserted["index"] == 0 and inserted["cell_type"] == "markdown"
         await collab.wait_for(lambda: [c["id"] for c in cells_of(collab)] == [inserted["cell_id"], first])
         updated = await call(client, "update_notebook_cell", path=path, cell_id=first, content="x = 2")
@@ -106,7 +108,11 @@ async def test_update_is_a_minimal_edit_that_keeps_concurrent_typing(server) -> 
 async def test_cell_type_change_converts_the_cell(server) -> None:
     path = server.root / f"edit/{uuid.uuid4().hex[:8]}.ipynb"
     nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell("print(1)", execution_count=3, outputs=[nbformat.v4.new_output("stream", text="1\n")])]
+        cells=[
+            nbformat.v4.new_code_cell(
+                "print(1)", execution_count=3, outputs=[nbformat.v4.new_output("stream", text="1\n")]
+            )
+        ]
     )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,13 +120,17 @@ async def test_cell_type_change_converts_the_cell(server) -> None:
     relative = path.relative_to(server.root).as_posix()
     async with Collaborator.join(server, relative) as collab, mcp_client(server) as client:
         cell_id = cells_of(collab)[0]["id"]
-        result = await call(client, "update_notebook_cell", path=relative, cell_id=cell_id, content="# Now text", cell_type="markdown")
+        result = await call(
+            client, "update_notebook_cell", path=relative, cell_id=cell_id, content="# Now text", cell_type="markdown"
+        )
         assert result["cell_type"] == "markdown"
         await collab.wait_for(lambda: cells_of(collab)[0]["cell_type"] == "markdown")
         cell = cells_of(collab)[0]
         assert cell["id"] == cell_id and cell["source"] == "# Now text"
         assert "outputs" not in cell and "execution_count" not in cell
-        back = await call(client, "update_notebook_cell", path=relative, cell_id=cell_id, content="2+2", cell_type="code")
+        back = await call(
+            client, "update_notebook_cell", path=relative, cell_id=cell_id, content="2+2", cell_type="code"
+        )
         assert back["cell_type"] == "code"
         read = (await call(client, "get_notebook", path=relative))["cells"][0]
         assert read["cell_type"] == "code" and read["outputs"] == [] and read["execution_count"] is None
@@ -141,7 +151,12 @@ async def test_expected_version_turns_stale_writes_into_conflicts(server) -> Non
             await asyncio.sleep(0.05)
 
         stale = await call_error(
-            client, "update_notebook_cell", path=path, cell_id=first["id"], content="a = 2", expected_version=first["version"]
+            client,
+            "update_notebook_cell",
+            path=path,
+            cell_id=first["id"],
+            content="a = 2",
+            expected_version=first["version"],
         )
         assert stale["code"] == "conflict"
         for tool, args in (
@@ -152,11 +167,20 @@ async def test_expected_version_turns_stale_writes_into_conflicts(server) -> Non
             error = await call_error(client, tool, path=path, expected_version=read["version"], **args)
             assert error["code"] == "conflict", tool
         # The untouched cell's own version still holds; the person's text is intact.
-        ok = await call(client, "update_notebook_cell", path=path, cell_id=second["id"], content="b = 3", expected_version=second["version"])
+        ok = await call(
+            client,
+            "update_notebook_cell",
+            path=path,
+            cell_id=second["id"],
+            content="b = 3",
+            expected_version=second["version"],
+        )
         assert ok["changed"]
         fresh = await call(client, "get_notebook", path=path)
         assert fresh["cells"][0]["source"] == "# person\na = 1"
-        await call(client, "insert_notebook_cell", path=path, content="c", position=2, expected_version=fresh["version"])
+        await call(
+            client, "insert_notebook_cell", path=path, content="c", position=2, expected_version=fresh["version"]
+        )
 
 
 async def test_ten_clients_insert_while_a_person_edits(server) -> None:
@@ -168,7 +192,9 @@ async def test_ten_clients_insert_while_a_person_edits(server) -> None:
         ids = []
         async with mcp_client(server, client_name=f"agent-{number}") as client:
             for round_ in range(per_client):
-                result = await call(client, "insert_notebook_cell", path=path, content=f"agent {number} cell {round_}", position=0)
+                result = await call(
+                    client, "insert_notebook_cell", path=path, content=f"agent {number} cell {round_}", position=0
+                )
                 ids.append(result["cell_id"])
         return ids
 

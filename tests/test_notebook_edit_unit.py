@@ -64,7 +64,7 @@ def test_concurrent_edit_elsewhere_in_the_text_survives() -> None:
     before = person_doc.get_state()
 
     set_text(server_text, "a = 100\nb = 2\nc = 3\n")
-    person_text.insert(len("a = 1\nb = 2\nc = 3".encode()), "  # checked")
+    person_text.insert(len(b"a = 1\nb = 2\nc = 3"), "  # checked")
 
     server_doc.apply_update(person_doc.get_update(before))
     assert str(server_text) == "a = 100\nb = 2\nc = 3  # checked\n"
@@ -76,7 +76,11 @@ def test_set_text_reports_no_change() -> None:
 
 
 def test_conversion_keeps_id_and_metadata_and_drops_outputs() -> None:
-    code = {**new_cell("code", "1+1", metadata={"tags": ["x"]}), "outputs": [{"output_type": "stream"}], "execution_count": 3}
+    code = {
+        **new_cell("code", "1+1", metadata={"tags": ["x"]}),
+        "outputs": [{"output_type": "stream"}],
+        "execution_count": 3,
+    }
     markdown = converted_cell(code, "markdown", "# Title")
     assert markdown == {"id": code["id"], "cell_type": "markdown", "source": "# Title", "metadata": {"tags": ["x"]}}
     back = converted_cell(markdown, "code", "2+2")
@@ -95,7 +99,9 @@ def message(kind: str, **content) -> dict:
 
 def test_live_outputs_merge_streams_and_set_state() -> None:
     cell = new_cell("code", "print(1)")
-    nb = notebook_with({**cell, "outputs": [{"output_type": "stream", "name": "stdout", "text": "old"}], "execution_count": 9})
+    nb = notebook_with(
+        {**cell, "outputs": [{"output_type": "stream", "name": "stdout", "text": "old"}], "execution_count": 9}
+    )
     outputs = LiveCellOutputs(nb, cell["id"])
     outputs.begin()
     ycell = nb.ycells[0]
@@ -119,7 +125,9 @@ def test_live_outputs_clear_and_update_display() -> None:
     outputs = LiveCellOutputs(nb, cell["id"])
     outputs.begin()
     outputs.handle(message("display_data", data={"text/plain": "0%"}, metadata={}, transient={"display_id": "p"}))
-    outputs.handle(message("update_display_data", data={"text/plain": "100%"}, metadata={}, transient={"display_id": "p"}))
+    outputs.handle(
+        message("update_display_data", data={"text/plain": "100%"}, metadata={}, transient={"display_id": "p"})
+    )
     assert nb.get()["cells"][0]["outputs"][0]["data"] == {"text/plain": "100%"}
     outputs.handle(message("clear_output", wait=True))
     assert len(nb.get()["cells"][0]["outputs"]) == 1

@@ -10,7 +10,7 @@ from jupyter_collab_mcp_secure.gateway.errors import error_code_of, ok_result
 from jupyter_collab_mcp_secure.gateway.stages.authorize import AuthorizeStage
 from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
 from jupyter_collab_mcp_secure.registry import BY_NAME
-from tests.policy_fixtures import MODEL, principal
+from policy_fixtures import MODEL, principal
 
 
 @pytest.fixture
@@ -36,7 +36,13 @@ async def run(engine, call):
 
     async def tool(call):
         reached.append(call)
-        return ok_result({"visible": call.readable(["mine/a", "shared/b", "mine/secret/c", "other/d"])})
+        return ok_result(
+            {
+                "visible": call.readable(
+                    ["mine/a", "shared/b", "mine/secret/c", "other/d"]
+                )
+            }
+        )
 
     return await Chain([AuthorizeStage(engine)], tool)(call), reached
 
@@ -48,16 +54,28 @@ async def test_allowed_call_reaches_the_tool(engine):
 
 
 async def test_every_path_is_checked(engine):
-    call = make_call("update_notebook_cell", ["mine/a.ipynb", "shared/b.ipynb"], principal("alice"))
+    call = make_call(
+        "update_notebook_cell", ["mine/a.ipynb", "shared/b.ipynb"], principal("alice")
+    )
     result, reached = await run(engine, call)
-    assert error_code_of(result) == "forbidden" and not reached and call.decision == "deny"
-    assert result.structured_content["error"]["message"] == "write on 'shared/b.ipynb' is not allowed"
+    assert (
+        error_code_of(result) == "forbidden" and not reached and call.decision == "deny"
+    )
+    assert (
+        result.structured_content["error"]["message"]
+        == "write on 'shared/b.ipynb' is not allowed"
+    )
 
 
 async def test_the_agent_deny_applies_to_the_agent_only(engine):
-    bot = make_call("get_notebook", ["mine/secret/x.ipynb"], principal("alice", agent="bot"))
+    bot = make_call(
+        "get_notebook", ["mine/secret/x.ipynb"], principal("alice", agent="bot")
+    )
     result, _ = await run(engine, bot)
-    assert result.structured_content["error"] == {"code": "forbidden", "message": "read on 'mine/secret/x.ipynb' is not allowed"}
+    assert result.structured_content["error"] == {
+        "code": "forbidden",
+        "message": "read on 'mine/secret/x.ipynb' is not allowed",
+    }
     alice = make_call("get_notebook", ["mine/secret/x.ipynb"], principal("alice"))
     result, _ = await run(engine, alice)
     assert error_code_of(result) is None
@@ -78,4 +96,6 @@ async def test_self_only_tools_need_authentication_only(engine):
 async def test_denied_root_is_named(engine):
     call = make_call("execute_notebook_cell", [""], principal("alice"))
     result, _ = await run(engine, call)
-    assert result.structured_content["error"]["message"] == "execute on '/' is not allowed"
+    assert (
+        result.structured_content["error"]["message"] == "execute on '/' is not allowed"
+    )

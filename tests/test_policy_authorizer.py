@@ -16,7 +16,7 @@ from jupyter_server_ydoc import handlers as ydoc
 
 from jupyter_collab_mcp_secure.policy.authorizer import PolicyAuthorizer
 from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
-from tests.policy_fixtures import MODEL, principal
+from policy_fixtures import MODEL, principal
 
 POLICY = (
     "p, role:owner, **, admin, allow\n"
@@ -58,7 +58,11 @@ def authorizer(tmp_path, trail):
         "me": principal("me", owner=True),
         "nobody": principal("nobody"),
     }
-    return PolicyAuthorizer(engine=engine, identity_resolver=lambda handler, user: people.get(user.username), root=root.resolve())
+    return PolicyAuthorizer(
+        engine=engine,
+        identity_resolver=lambda handler, user: people.get(user.username),
+        root=root.resolve(),
+    )
 
 
 def handler(cls, method="GET", path="/", args=(), kwargs=None, body=b""):
@@ -66,7 +70,9 @@ def handler(cls, method="GET", path="/", args=(), kwargs=None, body=b""):
     instance.request = SimpleNamespace(method=method, path=path, body=body)
     instance.path_args = list(args)
     instance.path_kwargs = kwargs or {}
-    instance.application = SimpleNamespace(settings={"file_id_manager": SimpleNamespace(get_path=FILE_IDS.get)})
+    instance.application = SimpleNamespace(
+        settings={"file_id_manager": SimpleNamespace(get_path=FILE_IDS.get)}
+    )
     return instance
 
 
@@ -78,21 +84,54 @@ async def test_contents_per_path(authorizer):
     def contents(method, path, body=b""):
         return handler(ContentsHandler, method, kwargs={"path": path}, body=body)
 
-    assert await allowed(authorizer, "erin", contents("GET", "/shared/a.ipynb"), "read", "contents")
-    assert await allowed(authorizer, "erin", contents("PUT", "/shared/a.ipynb"), "write", "contents")
-    assert await allowed(authorizer, "erin", contents("GET", ""), "read", "contents")  # the root listing
-    assert not await allowed(authorizer, "erin", contents("GET", "/private/b.ipynb"), "read", "contents")
-    assert not await allowed(authorizer, "erin", contents("GET", "/shared/../private/b.ipynb"), "read", "contents")
-    assert not await allowed(authorizer, "carol", contents("PUT", "/shared/a.ipynb"), "write", "contents")
-    assert not await allowed(authorizer, "stranger", contents("GET", "/shared/a.ipynb"), "read", "contents")
+    assert await allowed(
+        authorizer, "erin", contents("GET", "/shared/a.ipynb"), "read", "contents"
+    )
+    assert await allowed(
+        authorizer, "erin", contents("PUT", "/shared/a.ipynb"), "write", "contents"
+    )
+    assert await allowed(
+        authorizer, "erin", contents("GET", ""), "read", "contents"
+    )  # the root listing
+    assert not await allowed(
+        authorizer, "erin", contents("GET", "/private/b.ipynb"), "read", "contents"
+    )
+    assert not await allowed(
+        authorizer,
+        "erin",
+        contents("GET", "/shared/../private/b.ipynb"),
+        "read",
+        "contents",
+    )
+    assert not await allowed(
+        authorizer, "carol", contents("PUT", "/shared/a.ipynb"), "write", "contents"
+    )
+    assert not await allowed(
+        authorizer, "stranger", contents("GET", "/shared/a.ipynb"), "read", "contents"
+    )
 
 
 async def test_copy_and_rename_check_the_second_path(authorizer):
-    copy = handler(ContentsHandler, "POST", kwargs={"path": "/shared"}, body=b'{"copy_from": "private/b.ipynb"}')
+    copy = handler(
+        ContentsHandler,
+        "POST",
+        kwargs={"path": "/shared"},
+        body=b'{"copy_from": "private/b.ipynb"}',
+    )
     assert not await allowed(authorizer, "erin", copy, "write", "contents")
-    rename = handler(ContentsHandler, "PATCH", kwargs={"path": "/shared/a.ipynb"}, body=b'{"path": "private/a.ipynb"}')
+    rename = handler(
+        ContentsHandler,
+        "PATCH",
+        kwargs={"path": "/shared/a.ipynb"},
+        body=b'{"path": "private/a.ipynb"}',
+    )
     assert not await allowed(authorizer, "erin", rename, "write", "contents")
-    inside = handler(ContentsHandler, "PATCH", kwargs={"path": "/shared/a.ipynb"}, body=b'{"path": "shared/c.ipynb"}')
+    inside = handler(
+        ContentsHandler,
+        "PATCH",
+        kwargs={"path": "/shared/a.ipynb"},
+        body=b'{"path": "shared/c.ipynb"}',
+    )
     assert await allowed(authorizer, "erin", inside, "write", "contents")
 
 
@@ -107,13 +146,27 @@ async def test_kernels_need_execute_on_the_root(authorizer):
 
 async def test_room_websocket_needs_read_on_its_document(authorizer):
     def room(room_id):
-        return handler(ydoc.YDocWebSocketHandler, path=f"/api/collaboration/room/{room_id}", args=[room_id])
+        return handler(
+            ydoc.YDocWebSocketHandler,
+            path=f"/api/collaboration/room/{room_id}",
+            args=[room_id],
+        )
 
-    assert await allowed(authorizer, "erin", room("json:notebook:id-shared"), "read", "contents")
-    assert not await allowed(authorizer, "erin", room("json:notebook:id-private"), "read", "contents")
-    assert not await allowed(authorizer, "erin", room("json:notebook:unknown"), "read", "contents")
-    assert await allowed(authorizer, "erin", room("JupyterLab:globalAwareness"), "read", "contents")
-    assert not await allowed(authorizer, "nobody", room("JupyterLab:globalAwareness"), "read", "contents")
+    assert await allowed(
+        authorizer, "erin", room("json:notebook:id-shared"), "read", "contents"
+    )
+    assert not await allowed(
+        authorizer, "erin", room("json:notebook:id-private"), "read", "contents"
+    )
+    assert not await allowed(
+        authorizer, "erin", room("json:notebook:unknown"), "read", "contents"
+    )
+    assert await allowed(
+        authorizer, "erin", room("JupyterLab:globalAwareness"), "read", "contents"
+    )
+    assert not await allowed(
+        authorizer, "nobody", room("JupyterLab:globalAwareness"), "read", "contents"
+    )
 
 
 async def test_forks_need_admin_and_sessions_read(authorizer):
@@ -121,27 +174,46 @@ async def test_forks_need_admin_and_sessions_read(authorizer):
     assert not await allowed(authorizer, "erin", fork, "write", "contents")
     assert await allowed(authorizer, "me", fork, "write", "contents")
     session = handler(ydoc.DocSessionHandler, "PUT", args=["shared/a.ipynb"])
-    assert await allowed(authorizer, "carol", session, "write", "contents")  # opening is reading
+    assert await allowed(
+        authorizer, "carol", session, "write", "contents"
+    )  # opening is reading
 
 
-async def test_read_only_connection_keeps_awareness_and_loses_updates(authorizer, trail):
+async def test_read_only_connection_keeps_awareness_and_loses_updates(
+    authorizer, trail
+):
     room_id = "json:notebook:id-shared"
     delivered = []
 
     async def deliver(message):
         delivered.append(message)
 
-    connection = handler(ydoc.YDocWebSocketHandler, path=f"/api/collaboration/room/{room_id}", args=[room_id])
+    connection = handler(
+        ydoc.YDocWebSocketHandler,
+        path=f"/api/collaboration/room/{room_id}",
+        args=[room_id],
+    )
     connection.on_message = deliver
     assert await allowed(authorizer, "carol", connection, "read", "contents")
-    awareness, sync_request, sync_reply, update = b"\x01\x05abcde", b"\x00\x00\x01\x00", b"\x00\x01\x02xy", b"\x00\x02\x02xy"
+    awareness, sync_request, sync_reply, update = (
+        b"\x01\x05abcde",
+        b"\x00\x00\x01\x00",
+        b"\x00\x01\x02xy",
+        b"\x00\x02\x02xy",
+    )
     for message in (awareness, sync_request, sync_reply, update, b"\x02\x04save"):
         await connection.on_message(message)
     assert delivered == [awareness, sync_request]
     assert trail.records[0]["event"] == "rtc_update_dropped"
-    assert trail.records[0]["user"] == "carol" and trail.records[0]["paths"] == ["shared/a.ipynb"]
+    assert trail.records[0]["user"] == "carol" and trail.records[0]["paths"] == [
+        "shared/a.ipynb"
+    ]
 
-    writer = handler(ydoc.YDocWebSocketHandler, path=f"/api/collaboration/room/{room_id}", args=[room_id])
+    writer = handler(
+        ydoc.YDocWebSocketHandler,
+        path=f"/api/collaboration/room/{room_id}",
+        args=[room_id],
+    )
     writer.on_message = deliver
     assert await allowed(authorizer, "erin", writer, "read", "contents")
     await writer.on_message(update)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jupyter_collab_mcp_secure.cli.main import main
-from tests.policy_fixtures import EXAMPLES
+from policy_fixtures import EXAMPLES
 
 
 def run(capsys, *argv):
@@ -64,7 +64,9 @@ def test_check_warnings_exit_1(tmp_path, capsys):
 
 
 def test_a_role_granted_by_g_is_not_reported(tmp_path, capsys):
-    policy = write(tmp_path, "p, role:editor, a/**, write, allow\ng, alice, role:editor\n")
+    policy = write(
+        tmp_path, "p, role:editor, a/**, write, allow\ng, alice, role:editor\n"
+    )
     code, out, _ = run(capsys, "check", policy)
     assert (code, "role:editor" in out) == (0, False)
 
@@ -81,7 +83,15 @@ def test_usage_error_exit_2(capsys):
 
 
 def test_explain_allow_lists_the_rule_and_the_g_chain(capsys):
-    code, out, _ = run(capsys, "explain", "dave", "read", "shared/x.ipynb", "--policy", str(EXAMPLES / "hub-team.csv"))
+    code, out, _ = run(
+        capsys,
+        "explain",
+        "dave",
+        "read",
+        "shared/x.ipynb",
+        "--policy",
+        str(EXAMPLES / "hub-team.csv"),
+    )
     assert code == 0
     assert "ALLOW: read on shared/x.ipynb" in out
     assert "line 7: p, group:team, shared/**, write, allow" in out
@@ -91,8 +101,17 @@ def test_explain_allow_lists_the_rule_and_the_g_chain(capsys):
 
 def test_explain_deny_lists_deny_and_allow_rules(capsys):
     code, out, _ = run(
-        capsys, "explain", "alice", "write", "notebooks/alice/a.ipynb",
-        "--agent", "scraper", "--group", "team", "--policy", str(EXAMPLES / "cut-off-agent.csv"),
+        capsys,
+        "explain",
+        "alice",
+        "write",
+        "notebooks/alice/a.ipynb",
+        "--agent",
+        "scraper",
+        "--group",
+        "team",
+        "--policy",
+        str(EXAMPLES / "cut-off-agent.csv"),
     )
     assert code == 1
     assert "DENY: write on notebooks/alice/a.ipynb" in out
@@ -115,5 +134,7 @@ def test_explain_refuses_non_canonical_paths(capsys):
 
 
 def test_explain_on_an_invalid_policy_exit_3(tmp_path, capsys):
-    code, _, err = run(capsys, "explain", "alice", "read", "a", "--policy", write(tmp_path, "p, a\n"))
+    code, _, err = run(
+        capsys, "explain", "alice", "read", "a", "--policy", write(tmp_path, "p, a\n")
+    )
     assert code == 3 and "cannot load the policy" in err

@@ -11,7 +11,7 @@ import pytest
 from jupyter_collab_mcp_secure.policy.functions import register_functions
 from jupyter_collab_mcp_secure.policy.index import DecisionIndex
 from jupyter_collab_mcp_secure.policy.source import load_files
-from tests.policy_fixtures import MODEL, random_policy, random_request
+from policy_fixtures import MODEL, random_policy, random_request
 
 SEEDS = [11, 23, 37, 41, 59]
 REQUESTS_PER_SEED = 2_200  # 11,000 requests in all
@@ -44,8 +44,16 @@ def test_index_decides_like_plain_casbin(seed, tmp_path):
     outcomes = {True: 0, False: 0}
     for subjects, action, path in requests:
         expected = plain.enforce(subjects, path, action)
-        assert uncached.decide(subjects, action, path) == expected, (subjects, action, path)
-        assert cached.allowed(subjects, action, path) == expected, (subjects, action, path)
+        assert uncached.decide(subjects, action, path) == expected, (
+            subjects,
+            action,
+            path,
+        )
+        assert cached.allowed(subjects, action, path) == expected, (
+            subjects,
+            action,
+            path,
+        )
         outcomes[expected] += 1
     # Both decisions occur often enough for the comparison to mean something.
     assert outcomes[True] > 100 and outcomes[False] > 100
@@ -57,6 +65,14 @@ def test_empty_policy_denies_like_casbin(tmp_path):
     plain = register_functions(casbin.Enforcer(str(MODEL), str(policy)))
     snapshot = load_files(MODEL, policy)
     index = DecisionIndex(snapshot.rules, snapshot.links)
-    for request in [(("alice",), "read", ""), (("",), "", ""), (("role:owner",), "admin", "x")]:
+    for request in [
+        (("alice",), "read", ""),
+        (("",), "", ""),
+        (("role:owner",), "admin", "x"),
+    ]:
         subjects, action, path = request
-        assert index.decide(subjects, action, path) is plain.enforce(subjects, path, action) is False
+        assert (
+            index.decide(subjects, action, path)
+            is plain.enforce(subjects, path, action)
+            is False
+        )

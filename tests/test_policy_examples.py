@@ -6,7 +6,7 @@ import pytest
 
 from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
 from jupyter_collab_mcp_secure.policy.source import bundled_policies_dir
-from tests.policy_fixtures import EXAMPLES, MODEL, principal
+from policy_fixtures import EXAMPLES, MODEL, principal
 
 
 def engine_for(name: str) -> PolicyEngine:

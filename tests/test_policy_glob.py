@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_collab_mcp_secure.policy.glob import is_canonical, literal_prefix, path_match, pattern_problem
+from jupyter_collab_mcp_secure.policy.glob import (
+    is_canonical,
+    literal_prefix,
+    path_match,
+    pattern_problem,
+)
 
 MATCHES = [
     ("data/secret/.env", "data/secret/**"),
@@ -56,7 +61,9 @@ def test_misses(path, pattern):
 
 def test_canonical_paths():
     assert is_canonical("") and is_canonical("a/.b/c")
-    assert not any(is_canonical(p) for p in ["/a", "a/", "a//b", ".", "..", "a/./b", "a/../b"])
+    assert not any(
+        is_canonical(p) for p in ["/a", "a/", "a//b", ".", "..", "a/./b", "a/../b"]
+    )
 
 
 def test_literal_prefix_stops_at_first_wildcard():

@@ -4,20 +4,24 @@ server-wide Authorizer over real HTTP and a real RTC websocket."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 
 import pytest
-from pycrdt import Map
-from harness import Collaborator, call, call_error, mcp_client, start_server, write_notebook
+from harness import (
+    Collaborator,
+    call,
+    call_error,
+    mcp_client,
+    start_server,
+    write_notebook,
+)
 from jwt_support import AUDIENCE, ISSUER, SECRET, token
+from pycrdt import Map
 
-import jupyter_collab_mcp_secure.extension as extension
-from tests.policy_fixtures import write_atomically
+from policy_fixtures import write_atomically
 
 TEAM_POLICY = (
-    "p, role:owner, **, admin, allow\n"
-    "p, group:team, shared/**, write, allow\n"
+    "p, role:owner, **, admin, allow\np, group:team, shared/**, write, allow\n"
 )
 # The owner itself is restricted here, because only the server token authenticates REST
 # and websocket requests in the test harness.
@@ -27,11 +31,16 @@ OWNER_LIMITED = (
     "p, role:owner, readonly/**, write, deny\n"
     "p, role:owner, , execute, deny\n"
 )
-AUTHORIZER_WIRED = "install_server_authorizer" in inspect.getsource(extension)
 
 
 def populate(root):
-    for name in ("shared/team.ipynb", "notebooks/demo.ipynb", "private/p.ipynb", "readonly/ro.ipynb", "open/rw.ipynb"):
+    for name in (
+        "shared/team.ipynb",
+        "notebooks/demo.ipynb",
+        "private/p.ipynb",
+        "readonly/ro.ipynb",
+        "open/rw.ipynb",
+    ):
         write_notebook(root / name, ["x = 1"])
 
 
@@ -68,8 +77,11 @@ def erin(agent="helper"):
 async def test_denied_call_is_forbidden_and_names_action_and_path(team_server):
     async with mcp_client(team_server, erin()) as client:
         error = await call_error(client, "get_notebook", path="notebooks/demo.ipynb")
-        assert error == {"code": "forbidden", "message": "read on 'notebooks/demo.ipynb' is not allowed"}
-        assert (await call(client, "get_notebook", path="shared/team.ipynb"))
+        assert error == {
+            "code": "forbidden",
+            "message": "read on 'notebooks/demo.ipynb' is not allowed",
+        }
+        assert await call(client, "get_notebook", path="shared/team.ipynb")
 
 
 async def test_listing_is_filtered_to_what_the_caller_may_read(team_server):
@@ -81,21 +93,22 @@ async def test_listing_is_filtered_to_what_the_caller_may_read(team_server):
 
 
 async def test_policy_change_takes_effect_without_restart(team_server):
-    write_atomically(team_server.policy_path, TEAM_POLICY + "p, agent:scraper, **, read, deny\n")
+    write_atomically(
+        team_server.policy_path, TEAM_POLICY + "p, agent:scraper, **, read, deny\n"
+    )
     try:
         async with mcp_client(team_server, erin("scraper")) as client:
             async with asyncio.timeout(30):
-                while "code" not in (await client.call_tool("get_notebook", {"path": "shared/team.ipynb"})).structured_content.get("error", {}):
+                while "code" not in (
+                    await client.call_tool(
+                        "get_notebook", {"path": "shared/team.ipynb"}
+                    )
+                ).structured_content.get("error", {}):
                     await asyncio.sleep(0.1)
         async with mcp_client(team_server, erin("helper")) as client:
             assert await call(client, "get_notebook", path="shared/team.ipynb")
     finally:
         write_atomically(team_server.policy_path, TEAM_POLICY)
-
-
-needs_authorizer = pytest.mark.skipif(
-    not AUTHORIZER_WIRED, reason="extension.py does not call install_server_authorizer yet"
-)
 
 
 @pytest.fixture(scope="module")
@@ -104,42 +117,75 @@ def guarded_server(tmp_path_factory):
     policy = workdir / "policy.csv"
     policy.write_text(OWNER_LIMITED)
     populate(workdir / "root")
-    running = start_server(workdir, config={"CollabMCP": {"policy_file": str(policy), "policy_authorize_server": True}})
+    running = start_server(
+        workdir,
+        config={
+            "CollabMCP": {"policy_file": str(policy), "policy_authorize_server": True}
+        },
+    )
     yield running
     running.stop()
 
 
-@needs_authorizer
 def test_rest_contents_and_kernels_are_decided_by_the_policy(guarded_server):
-    assert guarded_server.api("GET", "api/contents/notebooks/demo.ipynb").status_code == 200
+    assert (
+        guarded_server.api("GET", "api/contents/notebooks/demo.ipynb").status_code
+        == 200
+    )
     assert guarded_server.api("GET", "api/contents/private/p.ipynb").status_code == 403
     assert guarded_server.api("GET", "files/private/p.ipynb").status_code == 403
-    assert guarded_server.api("PUT", "api/contents/readonly/ro.ipynb", json={"type": "file", "format": "text", "content": "x"}).status_code == 403
-    assert guarded_server.api("POST", "api/contents/open", json={"copy_from": "private/p.ipynb"}).status_code == 403
-    assert guarded_server.api("POST", "api/kernels", json={"name": "python3"}).status_code == 403
+    assert (
+        guarded_server.api(
+            "PUT",
+            "api/contents/readonly/ro.ipynb",
+            json={"type": "file", "format": "text", "content": "x"},
+        ).status_code
+        == 403
+    )
+    assert (
+        guarded_server.api(
+            "POST", "api/contents/open", json={"copy_from": "private/p.ipynb"}
+        ).status_code
+        == 403
+    )
+    assert (
+        guarded_server.api("POST", "api/kernels", json={"name": "python3"}).status_code
+        == 403
+    )
     assert guarded_server.api("GET", "api/sessions").status_code == 403
 
 
-@needs_authorizer
-async def test_rtc_read_only_connection_keeps_awareness_and_loses_updates(guarded_server):
-    async with Collaborator.join(guarded_server, "readonly/ro.ipynb") as editor, Collaborator.join(
-        guarded_server, "readonly/ro.ipynb"
-    ) as watcher:
+async def test_rtc_read_only_connection_keeps_awareness_and_loses_updates(
+    guarded_server,
+):
+    async with (
+        Collaborator.join(guarded_server, "readonly/ro.ipynb") as editor,
+        Collaborator.join(guarded_server, "readonly/ro.ipynb") as watcher,
+    ):
         await editor.set_awareness({"user": {"name": "editor"}})
-        await watcher.wait_for(lambda: any(s.get("user", {}).get("name") == "editor" for s in watcher.awareness.states.values()))
+        await watcher.wait_for(
+            lambda: any(
+                s.get("user", {}).get("name") == "editor"
+                for s in watcher.awareness.states.values()
+            )
+        )
         editor.doc["meta"] = meta = Map()
         meta["dropped"] = True
         await asyncio.sleep(1.0)  # give a wrongly relayed update time to arrive
         assert "dropped" not in watcher.doc.get("meta", type=Map)
-    async with Collaborator.join(guarded_server, "open/rw.ipynb") as editor, Collaborator.join(
-        guarded_server, "open/rw.ipynb"
-    ) as watcher:
+    async with (
+        Collaborator.join(guarded_server, "open/rw.ipynb") as editor,
+        Collaborator.join(guarded_server, "open/rw.ipynb") as watcher,
+    ):
         editor.doc["meta"] = meta = Map()
         meta["relayed"] = True
         await watcher.wait_for(lambda: "relayed" in watcher.doc.get("meta", type=Map))
 
 
-@needs_authorizer
 def test_rtc_room_needs_read_on_its_document(guarded_server):
-    session = guarded_server.api("PUT", "api/collaboration/session/private/p.ipynb", json={"format": "json", "type": "notebook"})
+    session = guarded_server.api(
+        "PUT",
+        "api/collaboration/session/private/p.ipynb",
+        json={"format": "json", "type": "notebook"},
+    )
     assert session.status_code == 403

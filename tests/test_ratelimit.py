@@ -50,7 +50,12 @@ async def spend(limiter, principal, action, times, cost=1):
 
 def test_defaults_suit_an_agent():
     config = RateLimitConfig()
-    assert config.rate_limits == {"read": "600/minute", "write": "120/minute", "execute": "30/minute", "admin": "30/minute"}
+    assert config.rate_limits == {
+        "read": "600/minute",
+        "write": "120/minute",
+        "execute": "30/minute",
+        "admin": "30/minute",
+    }
     assert config.rate_limit_storage == "memory://"
 
 
@@ -224,7 +229,9 @@ async def test_oversized_arguments_and_edits_are_invalid_and_change_nothing():
     assert error_code_of(long_edit) == INVALID_ARGUMENT
     assert long_edit.structured_content["error"]["argument"] == "text"
     assert ran == []
-    assert not (await chain(make_call("insert_text", arguments={"path": "a.txt", "text": "x" * 100, "position": 0}))).is_error
+    assert not (
+        await chain(make_call("insert_text", arguments={"path": "a.txt", "text": "x" * 100, "position": 0}))
+    ).is_error
     # only write tools carry edits: a long read argument is bounded by the total size alone
     assert not (await chain(make_call("get_document", arguments={"path": "p" * 200}))).is_error
     assert ran == ["insert_text", "get_document"]

@@ -166,3 +166,16 @@ async def test_endpoint_answers_503_until_the_session_manager_runs() -> None:
         assert response.headers["retry-after"] == "1"
     finally:
         http_server.stop()
+
+
+async def test_shuts_down_cleanly_with_open_sessions(server_factory) -> None:
+    stopping = server_factory("shutdown")
+    async with mcp_client(stopping, mode=LEGACY) as client:
+        await call(client, "get_notebook", path="notebooks/demo.ipynb")
+        stopping.stop()
+        assert stopping.proc.returncode == 0
+    log = stopping.log_text()
+    assert "MCP session manager did not stop cleanly" not in log
+    assert "jupyter_collab_mcp_secure" not in "".join(
+        block for block in log.split("Traceback (most recent call last):")[1:]
+    )

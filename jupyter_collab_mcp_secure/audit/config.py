@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, HasTraits, Int, TraitError, Unicode, validate
 

@@ -242,7 +242,9 @@ class AuditTrail:
         start = {"event": START_EVENT, "ts": _now(), "reason": reason, "host": socket.gethostname(), "pid": os.getpid()}
         if resume.torn_tail:
             start["torn_tail"] = True
-            self.log.warning("audit log %s ended in a torn line (a crash mid-write); kept as evidence", self.sink.describe())
+            self.log.warning(
+                "audit log %s ended in a torn line (a crash mid-write); kept as evidence", self.sink.describe()
+            )
         try:
             self._append(start)
             self.sink.sync(self.head)
@@ -273,7 +275,9 @@ class AuditTrail:
     def _failed(self, error: Exception) -> None:
         if not self._in_outage:
             self._in_outage = True
-            mode = "letting calls through (audit_fail_open)" if self.fail_open else "refusing tool calls until it recovers"
+            mode = (
+                "letting calls through (audit_fail_open)" if self.fail_open else "refusing tool calls until it recovers"
+            )
             self.log.error("audit sink %s cannot write (%s): %s", self.sink.describe(), error, mode)
         self.healthy = False
         self._sink_open = False

@@ -47,8 +47,10 @@ def verify_files(paths: Iterable[str | Path], expect_head: str | None = None) ->
     last_position = ("", 0)
     for name, number, raw, complete in _lines(paths, report):
         last_position = (name, number)
-        problem = _check_line(raw, report) if complete else (
-            "the line is incomplete (no newline): the file was cut or a write was torn"
+        problem = (
+            _check_line(raw, report)
+            if complete
+            else ("the line is incomplete (no newline): the file was cut or a write was torn")
         )
         if problem:
             report.broken = Break(name, number, problem)
@@ -82,7 +84,11 @@ def _check_line(raw: bytes, report: VerifyReport) -> str | None:
         record = json.loads(raw.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         return "the line is not valid JSON: its bytes were changed"
-    if not isinstance(record, dict) or not isinstance(record.get("hash"), str) or not isinstance(record.get("prev_hash"), str):
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("hash"), str)
+        or not isinstance(record.get("prev_hash"), str)
+    ):
         return "the line is not an audit record (no hash / prev_hash)"
     if canonical(record).encode("ascii") != raw:
         return "the line is not in canonical form: its bytes were changed"
@@ -97,10 +103,7 @@ def _check_line(raw: bytes, report: VerifyReport) -> str | None:
     elif prev != report.head:
         if prev == GENESIS:
             return "a new chain starts here: the records of the earlier chain do not lead to it"
-        return (
-            "prev_hash does not link to the record before it: a record was removed, "
-            "inserted or reordered here"
-        )
+        return "prev_hash does not link to the record before it: a record was removed, inserted or reordered here"
     report.head = claimed
     report.records += 1
     return None

@@ -64,7 +64,13 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
         ("outcome", "ok, error, denied, rate_limited, unauthenticated, client_disconnected"),
         ("event", "tool_call, auth_failure, policy_reload, audit_start, audit_gap (default: all but the last two)"),
     ):
-        parser.add_argument(f"--{name}", action="append", default=[], metavar="VALUE", help=f"{meaning}; repeat or comma-separate for several")
+        parser.add_argument(
+            f"--{name}",
+            action="append",
+            default=[],
+            metavar="VALUE",
+            help=f"{meaning}; repeat or comma-separate for several",
+        )
     parser.add_argument("--path", metavar="GLOB", help="records touching a path matching this glob (* also matches /)")
     parser.add_argument("--since", type=_time, metavar="TIME", help="from this time on (ISO 8601, UTC if no zone)")
     parser.add_argument("--until", type=_time, metavar="TIME", help="before this time (ISO 8601, UTC if no zone)")

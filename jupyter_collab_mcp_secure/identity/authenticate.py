@@ -11,6 +11,7 @@ import hmac
 import inspect
 from typing import Any
 
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from tornado.web import RequestHandler
 
 from .jwt_verifier import InvalidCredentials, JWTVerifier, looks_like_jwt
@@ -78,6 +79,19 @@ class Authenticator:
             user = await user
         if user is None:
             raise Unauthenticated("token not accepted", presented=True)
+        return self.principal_for_jupyter_user(user)
+
+    def principal_for_server_request(self, handler: RequestHandler, user: Any) -> Principal | None:
+        """The principal behind a request Jupyter authenticated itself (REST, websockets).
+
+        With Jupyter's own token/password provider, whoever got in holds the server's
+        secret, which makes them the owner; other providers (JupyterHub) name the user.
+        """
+        identity_provider = handler.identity_provider
+        if user is None or not identity_provider.auth_enabled:
+            return None
+        if type(identity_provider) in (IdentityProvider, PasswordIdentityProvider):
+            return self.owner_principal()
         return self.principal_for_jupyter_user(user)
 
     def principal_for_jupyter_user(self, user: Any) -> Principal:

@@ -28,7 +28,9 @@ def _unheld_subjects(snapshot: PolicySnapshot) -> list[Finding]:
             "other roles need a 'g, <member>, <role>' line",
         )
         for rule in snapshot.rules
-        if rule.subject.startswith("role:") and rule.subject != OWNER_ROLE and rule.subject not in granted_roles
+        if rule.subject.startswith("role:")
+        and rule.subject != OWNER_ROLE
+        and rule.subject not in granted_roles
     ]
 
 
@@ -46,7 +48,9 @@ def _duplicates(snapshot: PolicySnapshot) -> list[Finding]:
     for rule in snapshot.rules:
         key = (rule.subject, rule.pattern, rule.action, rule.effect)
         if key in first_seen:
-            findings.append(Finding(WARNING, rule.line, f"duplicate of line {first_seen[key].line}"))
+            findings.append(
+                Finding(WARNING, rule.line, f"duplicate of line {first_seen[key].line}")
+            )
         else:
             first_seen[key] = rule
     return findings
@@ -60,7 +64,11 @@ def _shadowed(snapshot: PolicySnapshot) -> list[Finding]:
             continue
         held = role_chains(snapshot, allow.subject)
         for deny in denies:
-            if deny.subject in held and _covers(deny.pattern, allow.pattern) and _refuses_all(deny, allow):
+            if (
+                deny.subject in held
+                and _covers(deny.pattern, allow.pattern)
+                and _refuses_all(deny, allow)
+            ):
                 findings.append(
                     Finding(
                         WARNING,

@@ -19,7 +19,9 @@ from .source import PolicyError, PolicySnapshot, load_files
 
 
 class AuditTrail(Protocol):
-    def policy_reload(self, *, ok: bool, sha256: str | None, reason: str | None, source: str) -> object: ...
+    def policy_reload(
+        self, *, ok: bool, sha256: str | None, reason: str | None, source: str
+    ) -> object: ...
 
 
 class _PlainCasbin:
@@ -38,7 +40,9 @@ class _Active:
     decider: DecisionIndex | _PlainCasbin
 
 
-def make_decider(snapshot: PolicySnapshot, cache_size: int) -> DecisionIndex | _PlainCasbin:
+def make_decider(
+    snapshot: PolicySnapshot, cache_size: int
+) -> DecisionIndex | _PlainCasbin:
     if snapshot.standard_model:
         return DecisionIndex(snapshot.rules, snapshot.links, cache_size=cache_size)
     return _PlainCasbin(snapshot)
@@ -77,12 +81,16 @@ class PolicyEngine:
     def allowed(self, principal: Principal, action: str, path: str) -> bool:
         return self._active.decider.allowed(principal.subjects, action, path)
 
-    def allowed_subjects(self, subjects: tuple[str, ...], action: str, path: str) -> bool:
+    def allowed_subjects(
+        self, subjects: tuple[str, ...], action: str, path: str
+    ) -> bool:
         return self._active.decider.allowed(subjects, action, path)
 
     async def start(self) -> None:
         if self._watcher is None:
-            self._watcher = asyncio.create_task(self._watch(), name="collab-mcp-policy-watch")
+            self._watcher = asyncio.create_task(
+                self._watch(), name="collab-mcp-policy-watch"
+            )
 
     async def stop(self) -> None:
         watcher, self._watcher = self._watcher, None
@@ -97,16 +105,25 @@ class PolicyEngine:
         """Load both files now; keep the last good policy if they are bad."""
         source = str(self.policy_path)
         try:
-            snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
+            snapshot = await asyncio.to_thread(
+                load_files, self.model_path, self.policy_path
+            )
             active = await asyncio.to_thread(self._activate, snapshot)
         except PolicyError as error:
-            self._log.error("policy reload refused, keeping the last good policy: %s", error)
+            self._log.error(
+                "policy reload refused, keeping the last good policy: %s", error
+            )
             self._record(ok=False, sha256=None, reason=str(error), source=source)
             return False
         self._active = active
         for finding in snapshot.findings:
             self._log.warning("policy %s: %s", source, finding)
-        self._log.info("policy reloaded from %s (sha256 %s, %d rules)", source, snapshot.sha256, len(snapshot.rules))
+        self._log.info(
+            "policy reloaded from %s (sha256 %s, %d rules)",
+            source,
+            snapshot.sha256,
+            len(snapshot.rules),
+        )
         self._record(ok=True, sha256=snapshot.sha256, reason=None, source=source)
         return True
 
@@ -118,7 +135,7 @@ class PolicyEngine:
             return
         try:
             self._audit.policy_reload(**fields)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken audit sink must not undo a good reload
             self._log.exception("could not audit a policy reload")
 
     def _stamp(self) -> tuple[tuple[int, int, int], ...]:
@@ -137,8 +154,10 @@ class PolicyEngine:
             await asyncio.sleep(self._poll_interval)
             try:
                 await self.poll_once()
-            except Exception:
-                self._log.exception("policy watcher failed; will retry on the next change")
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
+                self._log.exception(
+                    "policy watcher failed; will retry on the next change"
+                )
 
     async def poll_once(self) -> bool:
         """One watcher tick; True when it reloaded (successfully or not).

@@ -42,7 +42,9 @@ class Explanation:
         return "no rule grants it (default deny)"
 
 
-def role_chains(snapshot: PolicySnapshot, subject: str) -> dict[str, tuple[RoleLink, ...]]:
+def role_chains(
+    snapshot: PolicySnapshot, subject: str
+) -> dict[str, tuple[RoleLink, ...]]:
     """Every name `subject` holds, with the shortest `g` chain that gives it (as Casbin counts hops)."""
     by_member: dict[str, list[RoleLink]] = {}
     for link in snapshot.links:
@@ -60,7 +62,9 @@ def role_chains(snapshot: PolicySnapshot, subject: str) -> dict[str, tuple[RoleL
     return chains
 
 
-def explain(snapshot: PolicySnapshot, subjects: tuple[str, ...], action: str, path: str) -> Explanation:
+def explain(
+    snapshot: PolicySnapshot, subjects: tuple[str, ...], action: str, path: str
+) -> Explanation:
     held: dict[str, tuple[str, tuple[RoleLink, ...]]] = {}
     for subject in subjects:
         for name, chain in role_chains(snapshot, subject).items():
@@ -76,7 +80,15 @@ def explain(snapshot: PolicySnapshot, subjects: tuple[str, ...], action: str, pa
         elif rule.effect != ALLOW and implies(action, rule.action):
             denies.append(Contribution(rule, chain, holder))
     decision = make_decider(snapshot, cache_size=0).allowed(subjects, action, path)
-    return Explanation(decision, subjects, action, path, tuple(allows), tuple(denies), snapshot.standard_model)
+    return Explanation(
+        decision,
+        subjects,
+        action,
+        path,
+        tuple(allows),
+        tuple(denies),
+        snapshot.standard_model,
+    )
 
 
 def render(explanation: Explanation) -> str:
@@ -87,18 +99,26 @@ def render(explanation: Explanation) -> str:
         f"  subjects: {', '.join(explanation.subjects)}",
         f"  because {explanation.reason}",
     ]
-    for title, contributions in (("deny rules", explanation.denies), ("allow rules", explanation.allows)):
+    for title, contributions in (
+        ("deny rules", explanation.denies),
+        ("allow rules", explanation.allows),
+    ):
         if not contributions:
             continue
         lines.append(f"  {title}:")
         for contribution in contributions:
             rule = contribution.rule
             lines.append(f"    line {rule.line}: {rule}")
-            via = " -> ".join([contribution.holder] + [f"{link.role} (line {link.line})" for link in contribution.chain])
+            via = " -> ".join(
+                [contribution.holder]
+                + [f"{link.role} (line {link.line})" for link in contribution.chain]
+            )
             lines.append(f"      applies through {via}")
             if rule.action != explanation.action:
                 relation = "grants" if rule.effect == ALLOW else "is implied by"
                 lines.append(f"      {rule.action} {relation} {explanation.action}")
     if not explanation.standard_model:
-        lines.append("  note: custom model; the decision is Casbin's, the rules listed follow the bundled model")
+        lines.append(
+            "  note: custom model; the decision is Casbin's, the rules listed follow the bundled model"
+        )
     return "\n".join(lines)

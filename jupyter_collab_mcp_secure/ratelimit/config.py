@@ -50,7 +50,7 @@ class RateLimitConfig(HasTraits):
     rate_limit_storage_timeout = Float(
         2.0,
         config=True,
-        help="Seconds to wait for the counter storage (Redis connect and reply) before treating it as unreachable.",
+        help="Seconds to wait for the counter storage (Redis connect and reply) before it counts as unreachable.",
     )
     auth_failure_limit = Unicode(
         "30/minute",
@@ -62,7 +62,8 @@ class RateLimitConfig(HasTraits):
     max_argument_bytes = Int(
         2 * 1024 * 1024,
         config=True,
-        help="Largest tool-call arguments accepted, in bytes of JSON; larger calls get `invalid_argument` and change nothing.",
+        help="""Largest tool-call arguments accepted, in bytes of JSON; larger calls get
+        `invalid_argument` and change nothing.""",
     )
     max_edit_chars = Int(
         1_000_000,

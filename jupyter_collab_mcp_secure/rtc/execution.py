@@ -103,7 +103,9 @@ class Executions:
         try:
             await asyncio.wait_for(kernel_queue.acquire(), queue_timeout)
         except asyncio.TimeoutError as error:
-            raise ToolFailure(TIMEOUT, "earlier executions are still running on this kernel; the cell was not run") from error
+            raise ToolFailure(
+                TIMEOUT, "earlier executions are still running on this kernel; the cell was not run"
+            ) from error
         try:
             client = await self._ready_client(kernel_id)
             outputs.begin()
@@ -238,14 +240,18 @@ class Executions:
         try:
             await ensure_async(self.kernels.restart_kernel(kernel_id, now=True))
         except Exception as error:
-            raise ToolFailure(UNAVAILABLE, f"the notebook's kernel is dead and could not be restarted: {error}") from error
+            raise ToolFailure(
+                UNAVAILABLE, f"the notebook's kernel is dead and could not be restarted: {error}"
+            ) from error
         return self._kernel(kernel_id)
 
     def _kernel(self, kernel_id: str) -> Any:
         try:
             return self.kernels.get_kernel(kernel_id)
         except KeyError as error:
-            raise ToolFailure(UNAVAILABLE, "the notebook's kernel was shut down; run the cell again to start one") from error
+            raise ToolFailure(
+                UNAVAILABLE, "the notebook's kernel was shut down; run the cell again to start one"
+            ) from error
 
     def _drop_client(self, kernel_id: str) -> None:
         entry = self._clients.pop(kernel_id, None)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_ydoc import YNotebook
-from pycrdt import Doc, Text
+from pycrdt import Array, Doc, Map, Text
 from traitlets import Float, HasTraits
 
 from ..gateway.errors import NOT_FOUND, ToolFailure
@@ -36,8 +36,8 @@ from .attribution import AttributionLog, Edit
 from .text import apply_edits, change_counts, minimal_edits
 from .ystore import CollabYStore, store_key
 
-# Attribution records written without waiting for the store (see `attributed`)
-# end slightly before their updates reach the YStore.
+# Attribution records written without waiting for the store (not through
+# `attributed`) end slightly before their updates reach the YStore.
 ATTRIBUTION_GRACE = 0.5
 STORE_WRITE_TIMEOUT = 5.0
 
@@ -66,6 +66,7 @@ class Version:
     started: float
     ended: float
     author: Edit | None
+    updates: int = 1  # content-changing updates in it
 
 
 def read_updates(database: Path, key: str) -> list[Update]:
@@ -84,15 +85,37 @@ def read_updates(database: Path, key: str) -> list[Update]:
     return [Update(bytes(data), timestamp) for data, timestamp in rows]
 
 
-def _author_of(timestamp: float, edits: Sequence[Edit], starts: Sequence[float]) -> Edit | None:
-    """The latest-started edit call whose span holds `timestamp`."""
+def _author_of(timestamp: float, edits: Sequence[Edit], starts: Sequence[float], grace: float) -> Edit | None:
+    """The latest-started edit call whose span (extended by `grace`) holds `timestamp`."""
     index = bisect.bisect_right(starts, timestamp) - 1
     # Spans rarely overlap (concurrent agents); a short look back covers them.
-    for candidate in range(index, max(index - 8, -1), -1):
+    for candidate in range(max(index, -1), max(index - 8, -1), -1):
         edit = edits[candidate]
-        if timestamp <= edit.finished + ATTRIBUTION_GRACE:
+        if timestamp <= edit.finished + grace:
             return edit
     return None
+
+
+def attribute(updates: Sequence[Update], edits: Sequence[Edit]) -> list[Edit | None]:
+    """Each update's edit call, or None for updates nobody claimed.
+
+    Spans recorded by `attributed` hold their updates exactly. A record made
+    without waiting for the store holds none of its updates; only such a
+    record claims the updates stored within ATTRIBUTION_GRACE after it, so a
+    person typing right after an exact agent edit stays unattributed.
+    """
+    if not edits:
+        return [None] * len(updates)
+    starts = [edit.started for edit in edits]
+    authors = [_author_of(update.timestamp, edits, starts, 0.0) for update in updates]
+    exact = set(authors)
+    late = [edit for edit in edits if edit not in exact]
+    if late:
+        late_starts = [edit.started for edit in late]
+        for index, update in enumerate(updates):
+            if authors[index] is None:
+                authors[index] = _author_of(update.timestamp, late, late_starts, ATTRIBUTION_GRACE)
+    return authors
 
 
 def _version_id(update: Update) -> str:
@@ -100,13 +123,40 @@ def _version_id(update: Update) -> str:
     return f"v{int(update.timestamp * 1000)}-{digest}"
 
 
-def group_versions(updates: Sequence[Update], edits: Sequence[Edit], quiet_period: float) -> list[Version]:
-    """Versions oldest first."""
-    starts = [edit.started for edit in edits]
+def content_changes(updates: Sequence[Update], kind: str) -> list[bool]:
+    """Whether each update changed the content (saves only flip the `state` map's dirty flag)."""
+    doc = Doc()
+    changed = False
+
+    def saw_change(_: Any) -> None:
+        nonlocal changed
+        changed = True
+
+    # Subscriptions end when collected: keep them for the replay.
+    if kind == NOTEBOOK:
+        subscriptions = [doc.get("cells", type=Array).observe_deep(saw_change), doc.get("meta", type=Map).observe_deep(saw_change)]
+    else:
+        subscriptions = [doc.get("source", type=Text).observe(saw_change)]
+    flags = []
+    for update in updates:
+        changed = False
+        doc.apply_update(update.data)
+        flags.append(changed)
+    del subscriptions
+    return flags
+
+
+def group_versions(
+    updates: Sequence[Update], authors: Sequence[Edit | None], changes_content: Sequence[bool], quiet_period: float
+) -> list[Version]:
+    """Versions oldest first; updates that change no content join the version before them."""
     versions: list[Version] = []
-    for index, update in enumerate(updates):
-        author = _author_of(update.timestamp, edits, starts) if edits else None
+    for index, (update, author, changed) in enumerate(zip(updates, authors, changes_content)):
         current = versions[-1] if versions else None
+        if not changed:
+            if current is not None:
+                current.last = index
+            continue
         same_run = (
             current is not None
             and current.author == author
@@ -114,7 +164,7 @@ def group_versions(updates: Sequence[Update], edits: Sequence[Edit], quiet_perio
         )
         if same_run:
             assert current is not None
-            current.last, current.ended = index, update.timestamp
+            current.last, current.ended, current.updates = index, update.timestamp, current.updates + 1
         else:
             versions.append(Version(_version_id(update), index, index, update.timestamp, update.timestamp, author))
     return versions
@@ -155,7 +205,7 @@ def _describe(version: Version, changes: dict[str, int]) -> dict[str, Any]:
         "ended": _rfc3339(version.ended),
         "author": None if author is None else {"user": author.user, "agent": author.agent},
         "tool": None if author is None else author.tool,
-        "updates": version.last - version.first + 1,
+        "updates": version.updates,
         "changes": changes,
     }
 
@@ -175,7 +225,8 @@ class DocumentHistory:
     async def load(self) -> DocumentHistory:
         self.updates = await asyncio.to_thread(read_updates, self.database, store_key(self.kind, self.file_id))
         edits = await asyncio.to_thread(self.attribution.edits, self.file_id)
-        self.versions = group_versions(self.updates, edits, self.quiet_period)
+        changes_content = content_changes(self.updates, self.kind)
+        self.versions = group_versions(self.updates, attribute(self.updates, edits), changes_content, self.quiet_period)
         return self
 
     def _replay(self, until: int, snapshot_at: set[int]) -> dict[int, Any]:

@@ -16,11 +16,14 @@ from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
 from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions, executions_of
 from ..rtc.notebook import cell_identity, cell_to_dict, find_cell, kernelspec, notebook_metadata, require_version
-from ..rtc.notebook_edit import CELL_TYPES, LiveCellOutputs, converted_cell, new_cell, set_text
+from ..rtc.notebook_edit import CELL_TYPES, LiveCellOutputs, converted_cell, deliver_promptly, new_cell, set_text
 from ..rtc.outputs import bound_outputs
 from .content import call, walk, with_untrusted
 
 log = logging.getLogger(__name__)
+
+# How often a long silent execution sends a progress notification.
+HEARTBEAT_SECONDS = 5.0
 
 
 def collaboration_state(document: OpenDocument) -> dict[str, Any]:
@@ -122,7 +125,9 @@ def _check_cell_type(cell_type: str | None) -> None:
 
 async def _edited(current: CallContext, document: OpenDocument, started: float, *, cell_id: str | None) -> None:
     """Every edit leaves an attribution record and shows the agent at the cell it touched."""
-    current.app.attribution.record(file_id=document.file_id, started=started, principal=current.principal, tool=current.tool)
+    current.app.attribution.record(
+        file_id=document.file_id, started=started, principal=current.principal, tool=current.tool
+    )
     await current.app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
 
 
@@ -147,6 +152,7 @@ async def update_notebook_cell(
         cell = cell_identity(ycell)
         require_version(nb, cell, expected_version)
         converting = cell_type is not None and cell_type != cell["cell_type"]
+        deliver_promptly(document.room)
         with nb.ydoc.transaction():
             if converting:
                 nb.set_ycell(index, nb.create_ycell(converted_cell(cell_to_dict(ycell), cell_type, content)))
@@ -184,8 +190,11 @@ async def insert_notebook_cell(
         require_version(nb, None, expected_version)
         count = len(nb.ycells)
         if isinstance(position, bool) or not 0 <= position <= count:
-            raise ToolFailure(INVALID_ARGUMENT, f"position must be between 0 and {count} (the cell count), not {position}")
+            raise ToolFailure(
+                INVALID_ARGUMENT, f"position must be between 0 and {count} (the cell count), not {position}"
+            )
         cell = new_cell(cell_type, content)
+        deliver_promptly(document.room)
         with nb.ydoc.transaction():
             nb.ycells.insert(position, nb.create_ycell(cell))
         await _edited(current, document, started, cell_id=cell["id"])
@@ -211,6 +220,7 @@ async def delete_notebook_cell(path: str, cell_id: str, expected_version: str | 
         started = time.time()
         index, ycell = find_cell(nb, cell_id)
         require_version(nb, cell_identity(ycell), expected_version)
+        deliver_promptly(document.room)
         with nb.ydoc.transaction():
             del nb.ycells[index]
         neighbour = nb.ycells[min(index, len(nb.ycells) - 1)].get("id") if len(nb.ycells) else None
@@ -274,35 +284,60 @@ async def _execute(
             _, ycell = find_cell(nb, cell_id)
             cell = cell_identity(ycell)
             if cell["cell_type"] != "code":
-                raise ToolFailure(INVALID_ARGUMENT, f"cell '{cell_id}' is a {cell['cell_type']} cell; only code cells run")
+                raise ToolFailure(
+                    INVALID_ARGUMENT, f"cell '{cell_id}' is a {cell['cell_type']} cell; only code cells run"
+                )
             require_version(nb, cell, expected_version)
             kernel_id = await executions.kernel_for(document.path, (kernelspec(nb) or {}).get("name"))
             deadline = asyncio.get_running_loop().time() + timeout
             outputs = LiveCellOutputs(nb, cell_id)
+            deliver_promptly(document.room)
             watch, execution = await executions.start(kernel_id, cell["source"], outputs, progress, timeout)
             await app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
             await progress(0, "running")
-            try:
-                await asyncio.wait_for(asyncio.shield(watch), max(deadline - asyncio.get_running_loop().time(), 0))
-            except asyncio.TimeoutError:
-                answer.set_exception(await _timed_out(executions, kernel_id, watch, execution, outputs, app.output_max_chars))
-                await asyncio.shield(watch)
-            app.attribution.record(file_id=document.file_id, started=started, principal=current.principal, tool=current.tool)
+            loop = asyncio.get_running_loop()
+            while not watch.done():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    answer.set_exception(
+                        await _timed_out(executions, kernel_id, watch, execution, outputs, app.output_max_chars)
+                    )
+                    await asyncio.shield(watch)
+                    break
+                # A cell that prints nothing for a while still tells the client it is alive.
+                if not (await asyncio.wait({watch}, timeout=min(remaining, HEARTBEAT_SECONDS)))[0]:
+                    await progress(len(outputs.outputs), f"running for {loop.time() - deadline + timeout:.0f} s")
+            app.attribution.record(
+                file_id=document.file_id, started=started, principal=current.principal, tool=current.tool
+            )
             if not answer.done():
-                answer.set_result(_result(document.path, cell_id, kernel_id, watch.result(), outputs, app.output_max_chars))
+                answer.set_result(
+                    _result(document.path, cell_id, kernel_id, watch.result(), outputs, app.output_max_chars)
+                )
     except BaseException as error:
         if not answer.done():
-            answer.set_exception(error if isinstance(error, ToolFailure) else ToolFailure(UNAVAILABLE, f"the execution failed ({type(error).__name__})"))
+            answer.set_exception(
+                error
+                if isinstance(error, ToolFailure)
+                else ToolFailure(UNAVAILABLE, f"the execution failed ({type(error).__name__})")
+            )
         if not isinstance(error, (ToolFailure, asyncio.CancelledError)):
             raise
 
 
 async def _timed_out(
-    executions: Executions, kernel_id: str, watch: asyncio.Task[Execution], execution: Execution, outputs: LiveCellOutputs, cap: int
+    executions: Executions,
+    kernel_id: str,
+    watch: asyncio.Task[Execution],
+    execution: Execution,
+    outputs: LiveCellOutputs,
+    cap: int,
 ) -> ToolFailure:
     """Interrupt a cell that ran out of time and describe what it did; a cell still queued in the kernel is left alone."""
     if not execution.started:
-        message = "the kernel was busy with other work for the whole timeout; the cell is queued and will run when it is free"
+        message = (
+            "the kernel was busy with other work for the whole timeout; the cell is queued and will run when it is free"
+        )
     else:
         await executions.interrupt(kernel_id)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -311,14 +346,18 @@ async def _timed_out(
         if not watch.done():
             message += "; it has not stopped yet (the kernel may need a restart)"
     return ToolFailure(
-        TIMEOUT, message, **with_untrusted({"interrupted": execution.started, "outputs": bound_outputs(outputs.outputs, cap)})
+        TIMEOUT,
+        message,
+        **with_untrusted({"interrupted": execution.started, "outputs": bound_outputs(outputs.outputs, cap)}),
     )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def _result(path: str, cell_id: str, kernel_id: str, execution: Execution, outputs: LiveCellOutputs, cap: int) -> dict[str, Any]:
+def _result(
+    path: str, cell_id: str, kernel_id: str, execution: Execution, outputs: LiveCellOutputs, cap: int
+) -> dict[str, Any]:
     if execution.status == DEAD:
         raise ToolFailure(
             UNAVAILABLE,

@@ -42,7 +42,9 @@ class AuditStage:
             self._record(call, started, outcome=CLIENT_DISCONNECTED, fail_open=fail_open)
             raise
         except BaseException as error:
-            self._record(call, started, outcome="error", error_code=f"internal:{type(error).__name__}", fail_open=fail_open)
+            self._record(
+                call, started, outcome="error", error_code=f"internal:{type(error).__name__}", fail_open=fail_open
+            )
             raise
         code = error_code_of(result)
         outcome = "ok" if code is None else OUTCOME_BY_CODE.get(code, "error")

@@ -1,0 +1,109 @@
+"""History and restore through the real server, for text files and notebooks, across a restart."""
+
+from __future__ import annotations
+
+from documents_fixtures import STORE_CONFIG, docs_server, eventually, source_of, unique_name, write_file  # noqa: F401
+from harness import Collaborator, call, call_error, mcp_client, start_server, write_notebook
+from pycrdt import Array, Text
+
+
+async def test_history_lists_authors_and_changes_and_restore_is_an_undoable_forward_edit(docs_server) -> None:
+    path = write_file(docs_server, unique_name("history"), "alpha\n")
+    async with mcp_client(docs_server, client_name="history-agent") as client, Collaborator.join(
+        docs_server, path, kind="file"
+    ) as person:
+        await call(client, "insert_text", path=path, text="beta\n", position=-1)
+        text = person.doc.get("source", type=Text)
+        await person.wait_for(lambda: source_of(person) == "alpha\nbeta\n")
+        text.insert(0, "# ")  # a person in JupyterLab
+        for _ in range(200):
+            if (await call(client, "get_document", path=path))["content"].startswith("# "):
+                break
+        else:
+            raise AssertionError("the person's edit never reached the server")
+        await call(client, "delete_text", path=path, position=0, length=2)
+        await call(client, "update_document", path=path, content="alpha\nBETA 😀\n")
+
+        history = await call(client, "get_document_history", path=path)
+        versions = history["versions"]
+        agent = {"user": "owner", "agent": "history-agent"}
+        assert [v["author"] for v in versions] == [agent, agent, None, agent, None]
+        assert [v["tool"] for v in versions[:2]] == ["update_document", "delete_text"]
+        assert versions[0]["changes"] == {"chars_added": 6, "chars_removed": 4}
+        assert versions[1]["changes"] == {"chars_added": 0, "chars_removed": 2}
+        assert versions[2]["changes"] == {"chars_added": 2, "chars_removed": 0}
+        assert versions[4]["changes"] == {"chars_added": 6, "chars_removed": 0}
+        assert len({v["id"] for v in versions}) == 5
+        assert (await call(client, "get_document_history", path=path, limit=2))["versions"] == versions[:2]
+
+        restored = await call(client, "restore_document_version", path=path, version_id=versions[3]["id"])
+        assert restored["changed"] is True
+        await person.wait_for(lambda: source_of(person) == "alpha\nbeta\n")
+        await eventually(lambda: (docs_server.root / path).read_text() == "alpha\nbeta\n")
+
+        after = (await call(client, "get_document_history", path=path))["versions"]
+        assert after[0]["tool"] == "restore_document_version"
+        assert [v["id"] for v in after[1:]] == [v["id"] for v in versions]
+        # The restore is a version like any other: restoring what preceded it undoes it.
+        await call(client, "restore_document_version", path=path, version_id=after[1]["id"])
+        await person.wait_for(lambda: source_of(person) == "alpha\nBETA 😀\n")
+
+        missing = await call_error(client, "restore_document_version", path=path, version_id="v1-00000000")
+        assert missing["code"] == "not_found"
+        bad_limit = await call_error(client, "get_document_history", path=path, limit=0)
+        assert bad_limit["code"] == "invalid_argument"
+
+
+async def test_notebook_history_counts_cells_and_restore_brings_a_deleted_cell_back(docs_server) -> None:
+    path = unique_name("history", ".ipynb")
+    write_notebook(docs_server.root / path, ["a = 1", "b = 2", ("markdown", "# end")])
+    async with mcp_client(docs_server) as client, Collaborator.join(docs_server, path, kind="notebook") as person:
+        cells = person.doc.get("cells", type=Array)
+        await person.wait_for(lambda: len(cells) == 3)
+        ids = [cell["id"] for cell in cells]
+        del cells[1]  # a person deletes a cell in JupyterLab
+
+        async def cell_ids() -> list[str]:
+            return [cell["id"] for cell in (await call(client, "get_notebook", path=path))["cells"]]
+
+        for _ in range(200):
+            if await cell_ids() == [ids[0], ids[2]]:
+                break
+        else:
+            raise AssertionError("the deletion never reached the server")
+        history = await call(client, "get_document_history", path=path)
+        assert history["kind"] == "notebook"
+        newest, oldest = history["versions"][0], history["versions"][-1]
+        assert oldest["changes"]["cells_added"] == 3
+        assert newest["changes"]["cells_removed"] == 1
+
+        await call(client, "restore_document_version", path=path, version_id=oldest["id"])
+        await person.wait_for(lambda: [cell["id"] for cell in cells] == ids)
+        assert await cell_ids() == ids
+        restored = (await call(client, "get_document_history", path=path))["versions"][0]
+        assert restored["tool"] == "restore_document_version"
+        assert restored["changes"]["cells_added"] == 1
+        await eventually(lambda: ids[1] in (docs_server.root / path).read_text())
+
+
+async def test_history_survives_a_restart_and_lives_outside_the_root(server_factory) -> None:
+    running = server_factory("history-restart", config=STORE_CONFIG)
+    path = write_file(running, "kept.txt", "one\n")
+    async with mcp_client(running, client_name="restart-agent") as client:
+        await call(client, "insert_text", path=path, text="two\n", position=-1)
+        before = (await call(client, "get_document_history", path=path))["versions"]
+    await eventually(lambda: (running.root / path).read_text() == "one\ntwo\n")
+    running.stop()
+    again = start_server(running.workdir, config=STORE_CONFIG)
+    try:
+        async with mcp_client(again) as client:
+            after = (await call(client, "get_document_history", path=path))["versions"]
+            assert [v["id"] for v in after] == [v["id"] for v in before]
+            assert after[0]["author"] == {"user": "owner", "agent": "restart-agent"}
+            await call(client, "restore_document_version", path=path, version_id=after[-1]["id"])
+            assert (await call(client, "get_document", path=path))["content"] == "one\n"
+    finally:
+        again.stop()
+    assert not list(running.root.rglob("*ystore*")) and not list(running.root.rglob("*.sqlite"))
+    assert not (running.workdir / ".jupyter_ystore.db").exists()
+    assert (running.workdir / "data" / "collab_mcp_secure" / "ystore.sqlite").exists()
