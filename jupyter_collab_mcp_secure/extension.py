@@ -179,9 +179,10 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig):
         await self.limiter.close()
         await self.audit.close()
 
-    async def record_auth_failure(self, remote_ip: str, reason: str) -> None:
+    async def record_auth_failure(self, remote_ip: str, reason: str, method: str | None) -> None:
+        # A flood of 401s from one address must not flood the audit trail.
         if await self.limiter.allow_auth_failure_record(remote_ip):
-            self.audit.auth_failure(remote_ip=remote_ip, reason=reason, auth=None)
+            self.audit.auth_failure(remote_ip=remote_ip, reason=reason, auth=method)
 
     def authorization_server_urls(self, own_origin: str) -> list[str]:
         if self.authorization_servers:

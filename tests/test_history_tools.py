@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from documents_fixtures import STORE_CONFIG, docs_server, eventually, source_of, unique_name, write_file  # noqa: F401
+from documents_fixtures import STORE_CONFIG, docs_server, eventually, join_fork, source_of, unique_name, write_file  # noqa: F401
 from harness import Collaborator, call, call_error, mcp_client, start_server, write_notebook
-from pycrdt import Array, Text
+from pycrdt import Array, Map, Text
 
 
 async def test_history_lists_authors_and_changes_and_restore_is_an_undoable_forward_edit(docs_server) -> None:
@@ -54,36 +54,57 @@ async def test_history_lists_authors_and_changes_and_restore_is_an_undoable_forw
         assert bad_limit["code"] == "invalid_argument"
 
 
-async def test_notebook_history_counts_cells_and_restore_brings_a_deleted_cell_back(docs_server) -> None:
+def markdown_cell(cell_id: str, source: str) -> Map:
+    return Map({"id": cell_id, "cell_type": "markdown", "source": Text(source), "metadata": Map()})
+
+
+async def test_notebook_history_and_restore_across_a_merge_and_a_deleted_cell(docs_server) -> None:
     path = unique_name("history", ".ipynb")
     write_notebook(docs_server.root / path, ["a = 1", "b = 2", ("markdown", "# end")])
     async with mcp_client(docs_server) as client, Collaborator.join(docs_server, path, kind="notebook") as person:
         cells = person.doc.get("cells", type=Array)
         await person.wait_for(lambda: len(cells) == 3)
-        ids = [cell["id"] for cell in cells]
-        del cells[1]  # a person deletes a cell in JupyterLab
+        original = [cell["id"] for cell in cells]
 
-        async def cell_ids() -> list[str]:
-            return [cell["id"] for cell in (await call(client, "get_notebook", path=path))["cells"]]
+        fork = await call(client, "fork_document", path=path, title="more notes")
+        async with join_fork(docs_server, fork["fork_id"]) as forker:
+            forker.doc.get("cells", type=Array).append(markdown_cell("from-fork", "added in the fork"))
+            merged = await call(client, "merge_document_fork", path=path, fork_id=fork["fork_id"])
+            assert merged["merged"] is True
+        await person.wait_for(lambda: [cell["id"] for cell in cells] == original + ["from-fork"])
+        del cells[1]  # then a person deletes a cell in JupyterLab
+        after_delete = [original[0], original[2], "from-fork"]
+        await eventually_async(lambda: cell_ids(client, path), after_delete)
 
-        for _ in range(200):
-            if await cell_ids() == [ids[0], ids[2]]:
-                break
-        else:
-            raise AssertionError("the deletion never reached the server")
         history = await call(client, "get_document_history", path=path)
         assert history["kind"] == "notebook"
-        newest, oldest = history["versions"][0], history["versions"][-1]
-        assert oldest["changes"]["cells_added"] == 3
-        assert newest["changes"]["cells_removed"] == 1
+        deletion, merge, initial = history["versions"]
+        assert deletion["author"] is None and deletion["changes"]["cells_removed"] == 1
+        assert merge["tool"] == "merge_document_fork"
+        assert merge["changes"] == {"cells_added": 1, "cells_removed": 0, "cells_changed": 0}
+        assert initial["changes"]["cells_added"] == 3
 
-        await call(client, "restore_document_version", path=path, version_id=oldest["id"])
-        await person.wait_for(lambda: [cell["id"] for cell in cells] == ids)
-        assert await cell_ids() == ids
+        await call(client, "restore_document_version", path=path, version_id=merge["id"])
+        await person.wait_for(lambda: [cell["id"] for cell in cells] == original + ["from-fork"])
         restored = (await call(client, "get_document_history", path=path))["versions"][0]
         assert restored["tool"] == "restore_document_version"
         assert restored["changes"]["cells_added"] == 1
-        await eventually(lambda: ids[1] in (docs_server.root / path).read_text())
+        await eventually(lambda: original[1] in (docs_server.root / path).read_text())
+
+        await call(client, "restore_document_version", path=path, version_id=initial["id"])
+        await person.wait_for(lambda: [cell["id"] for cell in cells] == original)
+        assert await cell_ids(client, path) == original
+
+
+async def cell_ids(client, path: str) -> list[str]:
+    return [cell["id"] for cell in (await call(client, "get_notebook", path=path))["cells"]]
+
+
+async def eventually_async(read, expected, attempts: int = 200) -> None:
+    for _ in range(attempts):
+        if await read() == expected:
+            return
+    raise AssertionError(f"never saw {expected!r}")
 
 
 async def test_history_survives_a_restart_and_lives_outside_the_root(server_factory) -> None:

@@ -57,7 +57,7 @@ async def test_an_event_id_from_another_session_replays_nothing():
 async def test_bounded_by_count():
     store = SessionEventStore(EventStoreLimits(max_events=3))
     ids = [await store.store_event("1", progress(n)) for n in range(5)]
-    assert len(store) == 3
+    assert store.event_count == 3
     assert await replay(store, ids[0]) == (None, [])
     stream, sent = await replay(store, ids[2])
     assert [m.message for m in sent] == [progress(3), progress(4)]
@@ -68,7 +68,7 @@ async def test_bounded_by_bytes():
     store = SessionEventStore(EventStoreLimits(max_bytes=size * 2))
     for n in range(5):
         await store.store_event(str(n), response(n, "x" * 100))
-    assert len(store) == 2 and store.bytes <= size * 2
+    assert store.event_count == 2 and store.bytes <= size * 2
     await store.store_event("big", response(9, "y" * size * 3))
     assert store.bytes <= size * 2, "an event larger than the budget is not kept"
 
@@ -80,7 +80,7 @@ async def test_bounded_by_age():
     await store.store_event("1", progress(1))
     now[0] += 61
     assert await replay(store, first) == (None, [])
-    assert len(store) == 0
+    assert store.event_count == 0
 
 
 def test_limits_must_be_positive():
@@ -112,6 +112,7 @@ async def test_each_admitted_session_gets_its_own_store_and_its_end_is_reported_
     first, second = manager._admit_session(None), manager._admit_session(None)
     assert first._event_store is not second._event_store
     assert isinstance(first._event_store, SessionEventStore)
+    assert first._event_store, "the SDK treats a falsy store as no store"
     assert manager.session_stores[first.mcp_session_id] is first._event_store
     await manager._discard_session(first.mcp_session_id, first)
     await manager._discard_session(first.mcp_session_id, first)

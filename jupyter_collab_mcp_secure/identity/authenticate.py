@@ -23,11 +23,13 @@ _SCHEMES = ("token", "bearer")
 class Unauthenticated(Exception):
     """No acceptable credential; `reason` is safe to log (it never holds the token)."""
 
-    def __init__(self, reason: str, *, presented: bool) -> None:
+    def __init__(self, reason: str, *, presented: bool, method: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         # A token was presented and refused (RFC 6750 error="invalid_token").
         self.presented = presented
+        # Which kind of credential was refused, for the audit record.
+        self.method = method
 
 
 class Authenticator:
@@ -58,7 +60,7 @@ class Authenticator:
             try:
                 return self.jwt.verify(token)
             except InvalidCredentials as exc:
-                raise Unauthenticated(str(exc), presented=True) from None
+                raise Unauthenticated(str(exc), presented=True, method=AuthMethod.JWT) from None
         return await self._from_identity_provider(handler, identity_provider)
 
     def owner_principal(self) -> Principal:
@@ -73,12 +75,14 @@ class Authenticator:
     async def _from_identity_provider(self, handler: RequestHandler, identity_provider: Any) -> Principal:
         # Without auth the default IdentityProvider calls everyone an anonymous user; that is no identity.
         if not identity_provider.auth_enabled:
-            raise Unauthenticated("token not accepted (server authentication is disabled)", presented=True)
+            raise Unauthenticated(
+                "token not accepted (server authentication is disabled)", presented=True, method=AuthMethod.JUPYTER
+            )
         user = identity_provider.get_user(handler)
         if inspect.isawaitable(user):
             user = await user
         if user is None:
-            raise Unauthenticated("token not accepted", presented=True)
+            raise Unauthenticated("token not accepted", presented=True, method=AuthMethod.JUPYTER)
         return self.principal_for_jupyter_user(user)
 
     def principal_for_server_request(self, handler: RequestHandler, user: Any) -> Principal | None:

@@ -13,6 +13,7 @@ written here always carry all four keys.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +125,8 @@ class PositionResolver:
         self.known = _state_vector(doc)
         self.texts = [(cell_id, ytext, str(ytext)) for cell_id, ytext in texts]
         self.by_scope: dict[str, tuple[str | None, Text, str]] = {}
+        # Anchors usually equal heads, and several peers often share a spot: resolve each once.
+        self._resolved: dict[str, TextPoint | None] = {}
         for entry in self.texts:
             scope = entry[1].sticky_index(0, Assoc.BEFORE).to_json()
             self.by_scope[_scope_key(scope)] = entry
@@ -135,6 +138,12 @@ class PositionResolver:
         clean = clean_position(position)
         if clean is None:
             return None
+        key = json.dumps(clean, sort_keys=True)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(clean)
+        return self._resolved[key]
+
+    def _resolve(self, clean: dict[str, Any]) -> TextPoint | None:
         assoc = clean["assoc"]
         if "item" not in clean:
             if "type" in clean and not self._known(clean["type"]):

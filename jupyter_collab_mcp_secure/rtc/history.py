@@ -34,7 +34,7 @@ from ..identity.principal import Principal
 from .adapter import FILE, NOTEBOOK, OpenDocument
 from .attribution import AttributionLog, Edit
 from .text import apply_edits, change_counts, minimal_edits
-from .ystore import CollabYStore, store_key
+from .ystore import CollabYStore, StoredSpan, store_key
 
 # Attribution records written without waiting for the store (not through
 # `attributed`) end slightly before their updates reach the YStore.
@@ -299,12 +299,14 @@ async def attributed(
 ) -> AsyncIterator[None]:
     """Record the edits made in the block as `principal`'s, spanning exactly their stored updates.
 
-    The room writes updates to the YStore asynchronously; the record is made
-    once they are written, so each update's timestamp lies inside the span.
+    The room writes updates to the YStore asynchronously, in order; the record
+    is made once they are written and spans the store's own timestamps for
+    them, so neither a person's update stored just before nor one just after
+    falls inside it.
     """
     started = time.time()
     store = getattr(document.room, "ystore", None)
-    stored: list[asyncio.Future[None]] = []
+    stored: list[asyncio.Future[StoredSpan]] = []
     updates = 0
 
     def on_update(event: Any) -> None:
@@ -322,7 +324,10 @@ async def attributed(
         ydoc.unobserve(subscription)
     if not updates:
         return
+    finished = None
     if stored:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*stored), STORE_WRITE_TIMEOUT)
-    attribution.record(file_id=document.file_id, started=started, principal=principal, tool=tool)
+            spans = await asyncio.wait_for(asyncio.gather(*stored), STORE_WRITE_TIMEOUT)
+            started = min(span.earliest for span in spans)
+            finished = max(span.latest for span in spans)
+    attribution.record(file_id=document.file_id, started=started, finished=finished, principal=principal, tool=tool)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +32,14 @@ YDOC_EXTENSION = "jupyter_server_ydoc"
 def default_store_path() -> Path:
     """Where the store lives when no extension bound it: inside the default `CollabMCP.state_dir`."""
     return Path(jupyter_data_dir()) / "collab_mcp_secure" / STORE_FILE
+
+
+@dataclass(frozen=True)
+class StoredSpan:
+    """Bounds of the timestamp the store gave an update."""
+
+    earliest: float
+    latest: float
 
 
 def _digest(update: bytes) -> bytes:
@@ -53,25 +63,43 @@ class CollabYStore(SQLiteYStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._awaited: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._awaited: dict[bytes, list[asyncio.Future[StoredSpan]]] = {}
+        self._locked_at: float | None = None
+        self._stamped_at: float | None = None
 
     @classmethod
     def database(cls) -> Path:
         return Path(cls.location) if cls.location else default_store_path()
 
-    def expect(self, update: bytes) -> asyncio.Future[None]:
-        """A future that resolves once `update` has been written (or failed to be)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def expect(self, update: bytes) -> asyncio.Future[StoredSpan]:
+        """A future for the time span holding the stored timestamp of `update`, once written."""
+        future: asyncio.Future[StoredSpan] = asyncio.get_running_loop().create_future()
         self._awaited.setdefault(_digest(update), []).append(future)
         return future
 
+    # Upstream's write() holds the store lock from _cleanup_if_needed() to the
+    # INSERT, takes its timestamp in between and asks get_metadata() last:
+    # these two bound the stored timestamp, and no other write of this
+    # document's store can land inside them.
+    async def _cleanup_if_needed(self) -> bool:
+        self._locked_at = time.time()
+        return await super()._cleanup_if_needed()
+
+    async def get_metadata(self) -> bytes:
+        self._stamped_at = time.time()
+        return await super().get_metadata()
+
     async def write(self, data: bytes) -> None:
+        called = time.time()
+        self._locked_at = self._stamped_at = None
         try:
             await super().write(data)
         finally:
+            # No await since the lock was released: the marks are still this write's.
+            span = StoredSpan(self._locked_at or called, self._stamped_at or time.time())
             for future in self._awaited.pop(_digest(data), ()):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(span)
 
 
 def bound_store_class(db_path: Path, base: type[CollabYStore] = CollabYStore) -> type[CollabYStore]:

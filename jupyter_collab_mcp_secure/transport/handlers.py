@@ -135,7 +135,7 @@ class MCPHandler(_EndpointHandler):
         if refusal.presented:
             challenge += ', error="invalid_token"'
         self.set_header("WWW-Authenticate", challenge)
-        await self.collab.record_auth_failure(self.request.remote_ip or "", refusal.reason)
+        await self.collab.record_auth_failure(self.request.remote_ip or "", refusal.reason, refusal.method)
         self.write_json(401, {"error": "unauthorized", "error_description": refusal.reason})
 
     async def serve(self) -> None:
