@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from awareness_fixtures import user_state  # noqa: E402
-from harness import Collaborator, call, mcp_client, start_server, write_notebook  # noqa: E402
-from pycrdt import Array, Assoc  # noqa: E402
+from awareness_fixtures import user_state
+from harness import Collaborator, call, mcp_client, start_server, write_notebook
+from pycrdt import Array, Assoc
 
 
 def lab_cursor(ytext, index: int) -> dict:

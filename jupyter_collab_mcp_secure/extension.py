@@ -10,7 +10,6 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.utils import url_path_join
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from traitlets import Float, Int, List, Unicode, default
 
 from .audit.config import AuditConfig
@@ -26,16 +25,18 @@ from .identity.jwt_verifier import JWTVerifier
 from .policy.authorizer import install_server_authorizer
 from .policy.config import PolicyConfig
 from .ratelimit.config import RateLimitConfig
+from .rtc.activity import ActivityConfig
 from .rtc.adapter import RTCAdapter
 from .rtc.attribution import AttributionLog
+from .rtc.execution import Executions
 from .rtc.forks import ForkRegistry
 from .rtc.peers import AgentPeers
 from .server import build_mcp_server, run_tool
 from .transport.handlers import METADATA_PATH, MCPHandler, ProtectedResourceMetadataHandler
-from .transport.session_manager import ManagerRunner
+from .transport.session_manager import ManagerRunner, ScopedSessionManager, SessionConfig
 
 
-class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig):
+class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, ActivityConfig, SessionConfig):
     name = "jupyter_collab_mcp_secure"
     description = __doc__
 
@@ -111,7 +112,14 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig):
         return str(Path(jupyter_data_dir()) / "collab_mcp_secure")
 
     agent_idle_timeout = Float(
-        300, help="Seconds after its last call that an agent stops showing as a collaborator in a document."
+        300,
+        help=(
+            "Seconds after its last call that touched a document (edit, execution, cursor, join, "
+            "presence, broadcast) that an agent stops showing as a collaborator."
+        ),
+    ).tag(config=True)
+    execution_timeout_max = Float(
+        3600, help="Largest `timeout` (seconds) execute_notebook_cell accepts; larger values are reduced to it."
     ).tag(config=True)
     fork_ttl = Float(
         3600, help="Seconds after which a fork that was never merged is dropped and its room closed."
@@ -132,7 +140,8 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig):
             self.settings["authorizer"] = authorizer
         self.rtc = RTCAdapter(self.serverapp, self.log, self.room_idle_cleanup_delay)
         self.attribution = AttributionLog(Path(self.state_dir) / "attribution.sqlite")
-        self.peers = AgentPeers(self.rtc, self.log, self.agent_idle_timeout)
+        self.peers = AgentPeers(self.rtc, self.log, self.agent_idle_timeout, activity=self.make_activity_feed())
+        self.executions = Executions(self.serverapp, self.log)
         self.forks = ForkRegistry(self.rtc, self.log, self.fork_ttl)
         self.chain = Chain(
             [
@@ -146,8 +155,10 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig):
             endpoint=run_tool,
         )
         self.mcp = build_mcp_server(self, self.chain)
-        self.session_manager = StreamableHTTPSessionManager(
+        self.session_manager = ScopedSessionManager(
             self.mcp._lowlevel_server,
+            event_store_limits=self.event_store_limits(),
+            on_session_end=self.peers.end_session,
             max_request_body_size=self.max_request_body_bytes,
             session_idle_timeout=self.session_idle_timeout,
         )
@@ -173,6 +184,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig):
         await self.runner.stop()
         await self.peers.close()
         await self.forks.close()
+        await self.executions.close()
         await self.rtc.close()
         self.attribution.close()
         await self.policy.stop()

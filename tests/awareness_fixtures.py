@@ -133,7 +133,7 @@ def sse_events(text: str) -> list[dict[str, str]]:
             current = {}
             continue
         field, _, value = line.partition(":")
-        current[field] = value[1:] if value.startswith(" ") else value
+        current[field] = value.removeprefix(" ")
     if current:
         events.append(current)
     return events

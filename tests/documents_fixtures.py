@@ -73,3 +73,13 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 20) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.1)
+
+
+async def fork_holds(server: JupyterServer, fork_id: str, predicate: Callable[[Any], bool], attempts: int = 100) -> None:
+    """Wait until the server's copy of a fork satisfies `predicate` (a fresh peer syncs from it)."""
+    for _ in range(attempts):
+        async with join_fork(server, fork_id) as observer:
+            if predicate(observer.doc):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the fork never reached the expected state")

@@ -138,7 +138,12 @@ def start_server(
                 "base_url": base_url,
             },
             "IdentityProvider": {"token": token},
-            "CollabMCP": {"owner": "owner", "audit_log": str(workdir / "audit" / "audit.jsonl")},
+            "CollabMCP": {
+                "owner": "owner",
+                "audit_log": str(workdir / "audit" / "audit.jsonl"),
+                # Suites share servers; rate-limit tests set their own budgets.
+                "rate_limits": {action: "100000/minute" for action in ("read", "write", "execute", "admin")},
+            },
             "YDocExtension": {"document_save_delay": 0.2},
         },
         config or {},

@@ -6,7 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from awareness_fixtures import GlobalAwarenessPeer, agent_named, agent_states, jwt_config, token_for, user_state
+from awareness_fixtures import (
+    GlobalAwarenessPeer,
+    agent_named,
+    agent_states,
+    jwt_config,
+    token_for,
+    user_state,
+)
 from harness import LEGACY, Collaborator, call, call_error, mcp_client, write_notebook
 from pycrdt import Array, Assoc, StickyIndex, Text
 
@@ -283,7 +290,7 @@ async def test_presence_shows_in_awareness_for_every_collaborator_and_in_get_use
         result = await call(client, "set_user_presence", status="busy", message="reviewing the model")
         assert result["status"] == "busy"
         agent_id = result["user_id"]
-        presence_of = lambda awareness: (agent_named(awareness, "present-agent") or {}).get("presence", {})  # noqa: E731
+        presence_of = lambda awareness: (agent_named(awareness, "present-agent") or {}).get("presence", {})
         await lab.wait_for(lambda: presence_of(lab.awareness).get("status") == "busy")
         await lab_shell.wait_for(lambda: presence_of(lab_shell.awareness).get("message") == "reviewing the model")
         shell_state = agent_named(lab_shell.awareness, "present-agent")
@@ -379,15 +386,14 @@ async def test_sessions_join_and_leave(server):
 
 async def test_late_joiners_see_the_agent_at_once(server):
     path = new_text(server, "sessions/late.txt", "late\n")
-    async with mcp_client(server, client_name="early-agent") as client:
-        async with Collaborator.join(server, path, "file") as first:
-            await call(client, "join_session", session_id=first.room_id)
-            async with Collaborator.join(server, path, "file") as late:
-                # The awareness renewal comes only every 10 s: seeing it sooner proves the re-broadcast.
-                await late.wait_for(lambda: agent_named(late.awareness, "early-agent") is not None, timeout=5)
-            async with GlobalAwarenessPeer.join(server) as late_shell:
-                await late_shell.set_awareness(user_state("margaret", "Margaret Hamilton"))
-                await late_shell.wait_for(lambda: agent_named(late_shell.awareness, "early-agent") is not None, timeout=5)
+    async with mcp_client(server, client_name="early-agent") as client, Collaborator.join(server, path, "file") as first:
+        await call(client, "join_session", session_id=first.room_id)
+        async with Collaborator.join(server, path, "file") as late:
+            # The awareness renewal comes only every 10 s: seeing it sooner proves the re-broadcast.
+            await late.wait_for(lambda: agent_named(late.awareness, "early-agent") is not None, timeout=5)
+        async with GlobalAwarenessPeer.join(server) as late_shell:
+            await late_shell.set_awareness(user_state("margaret", "Margaret Hamilton"))
+            await late_shell.wait_for(lambda: agent_named(late_shell.awareness, "early-agent") is not None, timeout=5)
 
 
 async def test_several_agents_are_several_peers(server):

@@ -91,7 +91,7 @@ def test_malformed_or_unknown_positions_resolve_to_nothing(position):
 
 def test_position_from_another_document_is_not_placed_in_this_one():
     doc, texts = notebook_doc()
-    other_doc, other_texts = notebook_doc()
+    _, other_texts = notebook_doc()
     foreign = relative_position(other_texts[0][1], 3)
     assert PositionResolver(doc, texts).resolve(foreign) is None
 
@@ -121,7 +121,7 @@ def test_activity_feed_is_bounded_per_document_and_overall():
     for _ in range(6):
         feed.add(entry("busy.ipynb"))
     feed.add(entry("quiet.txt"))
-    everything = lambda path: True  # noqa: E731
+    everything = lambda path: True
     assert len(feed.recent(100, everything, "busy.ipynb")) == 3
     assert len(feed.recent(100, everything, "quiet.txt")) == 1
     assert len(feed) == 4
@@ -138,7 +138,7 @@ def test_activity_feed_filters_by_read_permission():
     feed.add(entry("secret/plan.txt", user="bob"))
     feed.add(entry("shared/notes.txt", user="bob"))
     feed.add(entry(None, user="bob", kind="broadcast"))
-    readable = lambda path: path.startswith("shared/")  # noqa: E731
+    readable = lambda path: path.startswith("shared/")
     shown = feed.recent(10, readable)
     assert [e.document_path for e in shown] == [None, "shared/notes.txt"]
     assert feed.recent(10, readable, "secret/plan.txt") == []

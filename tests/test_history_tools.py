@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from documents_fixtures import STORE_CONFIG, docs_server, eventually, join_fork, source_of, unique_name, write_file  # noqa: F401
+from documents_fixtures import STORE_CONFIG, docs_server, eventually, fork_holds, join_fork, source_of, unique_name, write_file  # noqa: F401
 from harness import Collaborator, call, call_error, mcp_client, start_server, write_notebook
 from pycrdt import Array, Map, Text
 
@@ -69,6 +69,7 @@ async def test_notebook_history_and_restore_across_a_merge_and_a_deleted_cell(do
         fork = await call(client, "fork_document", path=path, title="more notes")
         async with join_fork(docs_server, fork["fork_id"]) as forker:
             forker.doc.get("cells", type=Array).append(markdown_cell("from-fork", "added in the fork"))
+            await fork_holds(docs_server, fork["fork_id"], lambda doc: len(doc.get("cells", type=Array)) == 4)
             merged = await call(client, "merge_document_fork", path=path, fork_id=fork["fork_id"])
             assert merged["merged"] is True
         await person.wait_for(lambda: [cell["id"] for cell in cells] == original + ["from-fork"])

@@ -9,7 +9,10 @@ from mcp.server.streamable_http import EventMessage, StreamableHTTPServerTranspo
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types import JSONRPCNotification, JSONRPCResponse
 
-from jupyter_collab_mcp_secure.transport.event_store import EventStoreLimits, SessionEventStore
+from jupyter_collab_mcp_secure.transport.event_store import (
+    EventStoreLimits,
+    SessionEventStore,
+)
 from jupyter_collab_mcp_secure.transport.session_manager import ScopedSessionManager
 
 
@@ -59,7 +62,7 @@ async def test_bounded_by_count():
     ids = [await store.store_event("1", progress(n)) for n in range(5)]
     assert store.event_count == 3
     assert await replay(store, ids[0]) == (None, [])
-    stream, sent = await replay(store, ids[2])
+    _, sent = await replay(store, ids[2])
     assert [m.message for m in sent] == [progress(3), progress(4)]
 
 

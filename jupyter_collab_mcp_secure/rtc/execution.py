@@ -262,11 +262,3 @@ class Executions:
 def _pid(kernel: Any) -> Any:
     # A restart replaces the kernel process; the provisioner's pid tells the two apart.
     return getattr(kernel.provisioner, "pid", None)
-
-
-def executions_of(app: Any) -> Executions:
-    """The extension's execution service, made on first use."""
-    service = getattr(app, "executions", None)
-    if service is None:
-        service = app.executions = Executions(app.serverapp, app.log)
-    return service

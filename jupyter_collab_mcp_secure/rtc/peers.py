@@ -24,7 +24,14 @@ from pycrdt import Awareness, Doc, Text, create_awareness_message
 from ..gateway.context import current_call
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
-from .activity import SOURCE_BROADCAST, SOURCE_COLLABORATION, SOURCE_MCP, ActivityEntry, ActivityFeed, utc_now
+from .activity import (
+    SOURCE_BROADCAST,
+    SOURCE_COLLABORATION,
+    SOURCE_MCP,
+    ActivityEntry,
+    ActivityFeed,
+    utc_now,
+)
 from .adapter import FILE, GLOBAL_AWARENESS_ROOM, NOTEBOOK, OpenDocument, RTCAdapter
 from .agent_identity import AgentIdentity
 from .cursors import relative_position
@@ -501,7 +508,7 @@ class AgentPeers:
             return None
         try:
             return self.rtc.file_ids.get_path(parts[2])
-        except Exception:
+        except Exception:  # noqa: BLE001 - the feed entry keeps the room id when the path is gone
             return None
 
 

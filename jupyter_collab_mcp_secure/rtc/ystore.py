@@ -66,6 +66,7 @@ class CollabYStore(SQLiteYStore):
         self._awaited: dict[bytes, list[asyncio.Future[StoredSpan]]] = {}
         self._locked_at: float | None = None
         self._stamped_at: float | None = None
+        self.writing = 0
 
     @classmethod
     def database(cls) -> Path:
@@ -82,7 +83,7 @@ class CollabYStore(SQLiteYStore):
     # these two bound the stored timestamp, and no other write of this
     # document's store can land inside them.
     async def _cleanup_if_needed(self) -> bool:
-        self._locked_at = time.time()
+        self._locked_at, self._stamped_at = time.time(), None
         return await super()._cleanup_if_needed()
 
     async def get_metadata(self) -> bytes:
@@ -91,12 +92,14 @@ class CollabYStore(SQLiteYStore):
 
     async def write(self, data: bytes) -> None:
         called = time.time()
-        self._locked_at = self._stamped_at = None
+        self.writing += 1
         try:
             await super().write(data)
         finally:
+            self.writing -= 1
             # No await since the lock was released: the marks are still this write's.
             span = StoredSpan(self._locked_at or called, self._stamped_at or time.time())
+            self._locked_at = self._stamped_at = None
             for future in self._awaited.pop(_digest(data), ()):
                 if not future.done():
                     future.set_result(span)
@@ -153,3 +156,22 @@ def store_class_in_use(ydoc_extension: Any) -> type[CollabYStore] | None:
 def store_key(kind: str, file_id: str) -> str:
     """The `path` column upstream rooms write a document's updates under."""
     return f".{kind}:{file_id}.y"
+
+
+async def settled(room: Any, timeout: float = 2.0) -> None:
+    """Wait until the updates a live room has applied are in its store, so history includes them.
+
+    The room hands updates to the store through a memory stream and a task per
+    write; both being empty twice in a row, one loop turn apart, means drained.
+    """
+    store = getattr(room, "ystore", None)
+    stream = getattr(room, "_update_send_stream", None)
+    if not isinstance(store, CollabYStore) or stream is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    quiet_checks = 0
+    while quiet_checks < 2 and loop.time() < deadline:
+        busy = stream.statistics().current_buffer_used or store.writing
+        quiet_checks = 0 if busy else quiet_checks + 1
+        await asyncio.sleep(0.005)

@@ -18,7 +18,7 @@ from ..gateway.errors import CONFLICT, INVALID_ARGUMENT, UNAVAILABLE, ToolFailur
 from ..rtc.adapter import FILE, NOTEBOOK, OpenDocument, version_of
 from ..rtc.history import DocumentHistory, HistoryConfig, apply_content, attributed, history_unavailable_reason
 from ..rtc.text import APPEND, Edit, apply_edits, checked_length, checked_position, minimal_edits
-from ..rtc.ystore import store_class_in_use
+from ..rtc.ystore import settled, store_class_in_use
 from .content import call, walk, with_untrusted
 
 # Kinds by file extension; anything else that is valid UTF-8 is plain "text".
@@ -317,7 +317,10 @@ async def _history(path: str, kind: str) -> DocumentHistory:
     store_class = store_class_in_use(rtc.ydoc_extension)
     if store_class is None:
         raise ToolFailure(UNAVAILABLE, history_unavailable_reason())
-    _, file_id = rtc.room_id_for(path, kind)
+    room_id, file_id = rtc.room_id_for(path, kind)
+    room = rtc.live_room(room_id)
+    if room is not None:
+        await settled(room)
     quiet_period = getattr(app, "history_quiet_period", HistoryConfig.history_quiet_period.default_value)
     return await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
 

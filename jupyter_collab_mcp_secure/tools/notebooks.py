@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context
 from ..gateway.context import CallContext
 from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
-from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions, executions_of
+from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions
 from ..rtc.notebook import cell_identity, cell_to_dict, find_cell, kernelspec, notebook_metadata, require_version
 from ..rtc.notebook_edit import CELL_TYPES, LiveCellOutputs, converted_cell, deliver_promptly, new_cell, set_text
 from ..rtc.outputs import bound_outputs
@@ -253,6 +253,7 @@ async def execute_notebook_cell(
     if isinstance(timeout, bool) or timeout <= 0:
         raise ToolFailure(INVALID_ARGUMENT, f"timeout must be a positive number of seconds, not {timeout}")
     current = call()
+    timeout = min(timeout, current.app.execution_timeout_max)
     answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     # Not a child of this call: a client that goes away cancels the call, never the execution (or its lease on the room).
     run = asyncio.create_task(_execute(current, cell_id, timeout, expected_version, ctx, answer))
@@ -270,7 +271,7 @@ async def _execute(
     answer: asyncio.Future[dict[str, Any]],
 ) -> None:
     app = current.app
-    executions = executions_of(app)
+    executions = app.executions
 
     async def progress(count: int, message: str) -> None:
         if ctx is not None and not answer.done():
