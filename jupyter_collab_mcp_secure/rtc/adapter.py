@@ -129,6 +129,7 @@ class RTCAdapter:
             if doc is None or room is None:
                 raise ToolFailure(UNAVAILABLE, f"could not open a collaboration room for '{path}'")
             self._cancel_upstream_cleaner(room)
+            _deliver_promptly(room)
             if getattr(room, "_document_load_progressively", False):
                 await room._document_progressively_loaded
             yield OpenDocument(path=path, kind=kind, room_id=room_id, file_id=file_id, room=room, doc=doc)
@@ -219,3 +220,17 @@ class RTCAdapter:
                     }
                 )
         return users
+
+
+def _deliver_promptly(room: Any) -> None:
+    """Have the room's websockets send each update at once.
+
+    Upstream leaves Nagle's algorithm on: a small update written while the
+    previous one is unacknowledged waits for the peer's delayed ACK (~40 ms
+    here), so collaborators saw an edit long after the call had returned.
+    """
+    for peer in list(getattr(room, "clients", ())):
+        set_nodelay = getattr(peer, "set_nodelay", None)
+        if set_nodelay is not None:
+            with contextlib.suppress(AssertionError, OSError):
+                set_nodelay(True)

@@ -6,7 +6,6 @@ call is one update for every peer.
 
 from __future__ import annotations
 
-import contextlib
 from difflib import SequenceMatcher
 from typing import Any
 from uuid import uuid4
@@ -266,17 +265,3 @@ def _youtput(output: dict[str, Any]) -> Map:
     if shared["output_type"] == "stream":
         shared["text"] = Text(shared["text"])
     return Map(shared)
-
-
-def deliver_promptly(room: Any) -> None:
-    """Have the room's websockets send each update at once.
-
-    Upstream leaves Nagle's algorithm on: a small update written while the
-    previous one is unacknowledged waits for the peer's delayed ACK, about 40 ms
-    here, so collaborators saw an edit ~40 ms after the call had returned.
-    """
-    for peer in list(getattr(room, "clients", ())):
-        set_nodelay = getattr(peer, "set_nodelay", None)
-        if set_nodelay is not None:
-            with contextlib.suppress(AssertionError, OSError):
-                set_nodelay(True)

@@ -15,8 +15,8 @@ from ..gateway.context import CallContext
 from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
 from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions
-from ..rtc.notebook import cell_identity, cell_to_dict, find_cell, kernelspec, notebook_metadata, require_version
-from ..rtc.notebook_edit import CELL_TYPES, LiveCellOutputs, converted_cell, deliver_promptly, new_cell, set_text
+from ..rtc.notebook import all_cells, cell_identity, cell_to_dict, find_cell, kernelspec, notebook_metadata, require_version
+from ..rtc.notebook_edit import CELL_TYPES, LiveCellOutputs, converted_cell, new_cell, set_text
 from ..rtc.outputs import bound_outputs
 from .content import call, walk, with_untrusted
 
@@ -74,8 +74,7 @@ async def get_notebook(path: str, include_collaboration_state: bool = True) -> d
     async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
         nb = document.doc
         cells = []
-        for ycell in nb.ycells:
-            cell = cell_to_dict(ycell)
+        for cell in all_cells(nb):
             entry: dict[str, Any] = {
                 "id": cell.get("id"),
                 "cell_type": cell.get("cell_type"),
@@ -152,7 +151,6 @@ async def update_notebook_cell(
         cell = cell_identity(ycell)
         require_version(nb, cell, expected_version)
         converting = cell_type is not None and cell_type != cell["cell_type"]
-        deliver_promptly(document.room)
         with nb.ydoc.transaction():
             if converting:
                 nb.set_ycell(index, nb.create_ycell(converted_cell(cell_to_dict(ycell), cell_type, content)))
@@ -194,7 +192,6 @@ async def insert_notebook_cell(
                 INVALID_ARGUMENT, f"position must be between 0 and {count} (the cell count), not {position}"
             )
         cell = new_cell(cell_type, content)
-        deliver_promptly(document.room)
         with nb.ydoc.transaction():
             nb.ycells.insert(position, nb.create_ycell(cell))
         await _edited(current, document, started, cell_id=cell["id"])
@@ -220,7 +217,6 @@ async def delete_notebook_cell(path: str, cell_id: str, expected_version: str | 
         started = time.time()
         index, ycell = find_cell(nb, cell_id)
         require_version(nb, cell_identity(ycell), expected_version)
-        deliver_promptly(document.room)
         with nb.ydoc.transaction():
             del nb.ycells[index]
         neighbour = nb.ycells[min(index, len(nb.ycells) - 1)].get("id") if len(nb.ycells) else None
@@ -292,7 +288,6 @@ async def _execute(
             kernel_id = await executions.kernel_for(document.path, (kernelspec(nb) or {}).get("name"))
             deadline = asyncio.get_running_loop().time() + timeout
             outputs = LiveCellOutputs(nb, cell_id)
-            deliver_promptly(document.room)
             watch, execution = await executions.start(kernel_id, cell["source"], outputs, progress, timeout)
             await app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
             await progress(0, "running")
