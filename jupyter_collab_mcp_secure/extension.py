@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jupyter_server.extension.application import ExtensionApp
 from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, List, Unicode, default
 
@@ -30,13 +30,25 @@ from .rtc.adapter import RTCAdapter
 from .rtc.attribution import AttributionLog
 from .rtc.execution import Executions
 from .rtc.forks import ForkRegistry
+from .rtc.history import HistoryConfig
 from .rtc.peers import AgentPeers
+from .rtc.ystore import install_ystore
 from .server import build_mcp_server, run_tool
-from .transport.handlers import METADATA_PATH, MCPHandler, ProtectedResourceMetadataHandler
-from .transport.session_manager import ManagerRunner, ScopedSessionManager, SessionConfig
+from .transport.handlers import (
+    METADATA_PATH,
+    MCPHandler,
+    ProtectedResourceMetadataHandler,
+)
+from .transport.session_manager import (
+    ManagerRunner,
+    ScopedSessionManager,
+    SessionConfig,
+)
 
 
-class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, ActivityConfig, SessionConfig):
+class CollabMCP(
+    ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, ActivityConfig, SessionConfig, HistoryConfig
+):
     name = "jupyter_collab_mcp_secure"
     description = __doc__
 
@@ -127,6 +139,8 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
 
     def initialize_settings(self) -> None:
         self.root = Path(self.serverapp.root_dir).resolve()
+        # Before anything opens a room: rooms created by the server must share history's store.
+        install_ystore(self.serverapp, Path(self.state_dir) / "ystore.sqlite", self.log)
         self.authenticator = Authenticator(owner=self.owner, jwt_verifier=self._jwt_verifier())
         self.audit = self.make_audit_trail(str(self.root), self.log)
         self.audit.attach_event_logger(self.serverapp.event_logger)

@@ -17,7 +17,14 @@ from mcp_types import CallToolResult
 
 from .gateway.chain import Chain
 from .gateway.context import CallContext, current_call
-from .gateway.errors import FORBIDDEN, INVALID_ARGUMENT, UNAVAILABLE, error_result, ok_result, ToolFailure
+from .gateway.errors import (
+    FORBIDDEN,
+    INVALID_ARGUMENT,
+    UNAVAILABLE,
+    ToolFailure,
+    error_result,
+    ok_result,
+)
 from .registry import TOOLS, ToolSpec
 
 if TYPE_CHECKING:

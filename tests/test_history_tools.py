@@ -121,7 +121,6 @@ async def test_history_survives_a_restart_and_lives_outside_the_root(server_fact
         async with mcp_client(again) as client:
             after = (await call(client, "get_document_history", path=path))["versions"]
             assert [v["id"] for v in after] == [v["id"] for v in before]
-            print("BEFORE", before); print("AFTER", after)
             assert after[0]["author"] == {"user": "owner", "agent": "restart-agent"}
             await call(client, "restore_document_version", path=path, version_id=after[-1]["id"])
             assert (await call(client, "get_document", path=path))["content"] == "one\n"

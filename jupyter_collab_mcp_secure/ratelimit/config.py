@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from traitlets import Bool, Dict, Enum, Float, HasTraits, Int, TraitError, Unicode, validate
+from traitlets import (
+    Bool,
+    Dict,
+    Enum,
+    Float,
+    HasTraits,
+    Int,
+    TraitError,
+    Unicode,
+    validate,
+)
 
 from .budgets import DEFAULT_RATE_LIMITS, Budgets, parse_action_budgets, parse_budget
 from .limiter import STRATEGIES, RateLimiter

@@ -12,7 +12,10 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING
 
-from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.aio.strategies import (
+    MovingWindowRateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 

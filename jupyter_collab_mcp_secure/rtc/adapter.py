@@ -129,6 +129,11 @@ class RTCAdapter:
             if doc is None or room is None:
                 raise ToolFailure(UNAVAILABLE, f"could not open a collaboration room for '{path}'")
             self._cancel_upstream_cleaner(room)
+            # A new room starts observing its document in a later task; an edit before that
+            # would reach neither the YStore nor the connected peers.
+            observed = getattr(room, "ydoc_observed", None)
+            if observed is not None:
+                await observed.wait()
             _deliver_promptly(room)
             if getattr(room, "_document_load_progressively", False):
                 await room._document_progressively_loaded

@@ -61,7 +61,6 @@ class Update:
 @dataclass
 class Version:
     id: str
-    first: int  # index of its first update
     last: int  # index of its last update
     started: float
     ended: float
@@ -166,7 +165,7 @@ def group_versions(
             assert current is not None
             current.last, current.ended, current.updates = index, update.timestamp, current.updates + 1
         else:
-            versions.append(Version(_version_id(update), index, index, update.timestamp, update.timestamp, author))
+            versions.append(Version(_version_id(update), index, update.timestamp, update.timestamp, author))
     return versions
 
 
@@ -331,3 +330,10 @@ async def attributed(
             started = min(span.earliest for span in spans)
             finished = max(span.latest for span in spans)
     attribution.record(file_id=document.file_id, started=started, finished=finished, principal=principal, tool=tool)
+
+
+def recorded(
+    document: OpenDocument, attribution: AttributionLog, principal: Principal, tool: str, fork_id: str | None
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """Attribution for an edit: forks keep no history of their own, their edits count when merged."""
+    return contextlib.nullcontext() if fork_id is not None else attributed(document, attribution, principal, tool)

@@ -16,8 +16,21 @@ from pycrdt import Text
 
 from ..gateway.errors import CONFLICT, INVALID_ARGUMENT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import FILE, NOTEBOOK, OpenDocument, version_of
-from ..rtc.history import DocumentHistory, HistoryConfig, apply_content, attributed, history_unavailable_reason
-from ..rtc.text import APPEND, Edit, apply_edits, checked_length, checked_position, minimal_edits
+from ..rtc.history import (
+    DocumentHistory,
+    apply_content,
+    attributed,
+    history_unavailable_reason,
+    recorded,
+)
+from ..rtc.text import (
+    APPEND,
+    Edit,
+    apply_edits,
+    checked_length,
+    checked_position,
+    minimal_edits,
+)
 from ..rtc.ystore import settled, store_class_in_use
 from .content import call, walk, with_untrusted
 
@@ -134,12 +147,7 @@ async def _write_text(
         ytext = _text_of(document)
         content = str(ytext)
         edits, cursor = plan(content)
-        recording = (
-            contextlib.nullcontext()
-            if fork_id is not None
-            else attributed(document, app.attribution, current.principal, tool)
-        )
-        async with recording:
+        async with recorded(document, app.attribution, current.principal, tool, fork_id):
             if edits:
                 with document.doc.ydoc.transaction():
                     apply_edits(ytext, content, edits)
@@ -321,7 +329,7 @@ async def _history(path: str, kind: str) -> DocumentHistory:
     room = rtc.live_room(room_id)
     if room is not None:
         await settled(room)
-    quiet_period = getattr(app, "history_quiet_period", HistoryConfig.history_quiet_period.default_value)
+    quiet_period = app.history_quiet_period
     return await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
 
 

@@ -15,8 +15,23 @@ from ..gateway.context import CallContext
 from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
 from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions
-from ..rtc.notebook import all_cells, cell_identity, cell_to_dict, find_cell, kernelspec, notebook_metadata, require_version
-from ..rtc.notebook_edit import CELL_TYPES, LiveCellOutputs, converted_cell, new_cell, set_text
+from ..rtc.history import recorded
+from ..rtc.notebook import (
+    all_cells,
+    cell_identity,
+    cell_to_dict,
+    find_cell,
+    kernelspec,
+    notebook_metadata,
+    require_version,
+)
+from ..rtc.notebook_edit import (
+    CELL_TYPES,
+    LiveCellOutputs,
+    converted_cell,
+    new_cell,
+    set_text,
+)
 from ..rtc.outputs import bound_outputs
 from .content import call, walk, with_untrusted
 
@@ -60,18 +75,21 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     return {"notebooks": notebooks, "count": len(notebooks)}
 
 
-async def get_notebook(path: str, include_collaboration_state: bool = True) -> dict[str, Any]:
+async def get_notebook(
+    path: str, include_collaboration_state: bool = True, fork_id: str | None = None
+) -> dict[str, Any]:
     """Read a notebook from its live shared model: cells with ids, types, sources, execution counts and outputs.
 
     Edits collaborators made that are not saved yet are included. Large
     outputs are truncated and binary outputs summarized as mime type and size.
     `version` (and each cell's `version`) can be passed back as
     `expected_version` to write tools, which then refuse with `conflict` if
-    someone changed it since.
+    someone changed it since. With `fork_id` (from fork_document), read that
+    fork of the notebook instead.
     """
     current = call()
     cap = current.app.output_max_chars
-    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+    async with _open_notebook(current, fork_id) as document:
         nb = document.doc
         cells = []
         for cell in all_cells(nb):
@@ -122,16 +140,28 @@ def _check_cell_type(cell_type: str | None) -> None:
         raise ToolFailure(INVALID_ARGUMENT, f"cell_type must be one of {', '.join(CELL_TYPES)}, not {cell_type!r}")
 
 
-async def _edited(current: CallContext, document: OpenDocument, started: float, *, cell_id: str | None) -> None:
-    """Every edit leaves an attribution record and shows the agent at the cell it touched."""
-    current.app.attribution.record(
-        file_id=document.file_id, started=started, principal=current.principal, tool=current.tool
-    )
-    await current.app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
+def _open_notebook(current: CallContext, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
+    """The live notebook at the call's path, or its fork `fork_id` (forks are authorized on their root path)."""
+    return current.app.forks.open_target(current.paths[0], NOTEBOOK, fork_id)
+
+
+def _recorded(current: CallContext, document: OpenDocument, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[None]:
+    return recorded(document, current.app.attribution, current.principal, current.tool, fork_id)
+
+
+async def _show_agent(current: CallContext, document: OpenDocument, fork_id: str | None, cell_id: str | None) -> None:
+    """The agent appears in the notebook's room with its cursor at the cell it touched (forks have no room of people)."""
+    if fork_id is None:
+        await current.app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
 
 
 async def update_notebook_cell(
-    path: str, cell_id: str, content: str, cell_type: str | None = None, expected_version: str | None = None
+    path: str,
+    cell_id: str,
+    content: str,
+    cell_type: str | None = None,
+    expected_version: str | None = None,
+    fork_id: str | None = None,
 ) -> dict[str, Any]:
     """Replace the source of a cell (and optionally change its type) in the live shared notebook.
 
@@ -140,27 +170,28 @@ async def update_notebook_cell(
     ("code" or "markdown") replaces the cell like JupyterLab does (same id;
     outputs are dropped). Pass the `version` get_notebook gave for the cell (or
     the notebook) as `expected_version` to get `conflict` instead of
-    overwriting a change someone made since.
+    overwriting a change someone made since. `fork_id` (from fork_document)
+    edits that fork instead.
     """
     _check_cell_type(cell_type)
     current = call()
-    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+    async with _open_notebook(current, fork_id) as document:
         nb = document.doc
-        started = time.time()
         index, ycell = find_cell(nb, cell_id)
         cell = cell_identity(ycell)
         require_version(nb, cell, expected_version)
         converting = cell_type is not None and cell_type != cell["cell_type"]
-        with nb.ydoc.transaction():
-            if converting:
-                nb.set_ycell(index, nb.create_ycell(converted_cell(cell_to_dict(ycell), cell_type, content)))
-                changed = True
-            else:
-                changed = set_text(ycell["source"], content)
+        async with _recorded(current, document, fork_id):
+            with nb.ydoc.transaction():
+                if converting:
+                    nb.set_ycell(index, nb.create_ycell(converted_cell(cell_to_dict(ycell), cell_type, content)))
+                    changed = True
+                else:
+                    changed = set_text(ycell["source"], content)
         index, ycell = find_cell(nb, cell_id)
         updated = cell_identity(ycell)
         if changed:
-            await _edited(current, document, started, cell_id=cell_id)
+            await _show_agent(current, document, fork_id, cell_id)
         return {
             "path": document.path,
             "cell_id": cell_id,
@@ -173,18 +204,22 @@ async def update_notebook_cell(
 
 
 async def insert_notebook_cell(
-    path: str, content: str, position: int, cell_type: str = "code", expected_version: str | None = None
+    path: str,
+    content: str,
+    position: int,
+    cell_type: str = "code",
+    expected_version: str | None = None,
+    fork_id: str | None = None,
 ) -> dict[str, Any]:
     """Insert a new cell at `position` (0 = first, the cell count = last) of the live shared notebook; returns its id.
 
     `expected_version` (the notebook's `version` from get_notebook) makes the
-    insert fail with `conflict` if the notebook changed since.
+    insert fail with `conflict` if the notebook changed since. `fork_id` edits that fork instead.
     """
     _check_cell_type(cell_type)
     current = call()
-    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+    async with _open_notebook(current, fork_id) as document:
         nb = document.doc
-        started = time.time()
         require_version(nb, None, expected_version)
         count = len(nb.ycells)
         if isinstance(position, bool) or not 0 <= position <= count:
@@ -192,9 +227,10 @@ async def insert_notebook_cell(
                 INVALID_ARGUMENT, f"position must be between 0 and {count} (the cell count), not {position}"
             )
         cell = new_cell(cell_type, content)
-        with nb.ydoc.transaction():
-            nb.ycells.insert(position, nb.create_ycell(cell))
-        await _edited(current, document, started, cell_id=cell["id"])
+        async with _recorded(current, document, fork_id):
+            with nb.ydoc.transaction():
+                nb.ycells.insert(position, nb.create_ycell(cell))
+        await _show_agent(current, document, fork_id, cell["id"])
         return {
             "path": document.path,
             "cell_id": cell["id"],
@@ -205,22 +241,25 @@ async def insert_notebook_cell(
         }
 
 
-async def delete_notebook_cell(path: str, cell_id: str, expected_version: str | None = None) -> dict[str, Any]:
+async def delete_notebook_cell(
+    path: str, cell_id: str, expected_version: str | None = None, fork_id: str | None = None
+) -> dict[str, Any]:
     """Delete a cell from the live shared notebook.
 
     `expected_version` (the cell's or the notebook's `version` from
     get_notebook) makes the delete fail with `conflict` if it changed since.
+    `fork_id` edits that fork instead.
     """
     current = call()
-    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+    async with _open_notebook(current, fork_id) as document:
         nb = document.doc
-        started = time.time()
         index, ycell = find_cell(nb, cell_id)
         require_version(nb, cell_identity(ycell), expected_version)
-        with nb.ydoc.transaction():
-            del nb.ycells[index]
+        async with _recorded(current, document, fork_id):
+            with nb.ydoc.transaction():
+                del nb.ycells[index]
         neighbour = nb.ycells[min(index, len(nb.ycells) - 1)].get("id") if len(nb.ycells) else None
-        await _edited(current, document, started, cell_id=neighbour)
+        await _show_agent(current, document, fork_id, neighbour)
         return {
             "path": document.path,
             "cell_id": cell_id,
