@@ -234,3 +234,13 @@ async def test_client_going_away_lets_the_execution_finish_and_is_audited(server
             break
         assert asyncio.get_running_loop().time() < deadline, "the audit log has no record of the abandoned call"
         await asyncio.sleep(0.1)
+    # The detached execution's end is audited too, tied to the abandoned call by its request id.
+    request_id = executions[-1]["request_id"]
+    while True:
+        records = [json.loads(line) for line in server.audit_log.read_text().splitlines() if line.strip()]
+        finished = [r for r in records if r.get("event") == "execution_finished" and r.get("request_id") == request_id]
+        if finished:
+            break
+        assert asyncio.get_running_loop().time() < deadline + 10, "the detached execution's end was not audited"
+        await asyncio.sleep(0.1)
+    assert finished[0]["outcome"] == "ok" and finished[0]["user"] == "owner"

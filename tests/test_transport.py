@@ -179,3 +179,27 @@ async def test_shuts_down_cleanly_with_open_sessions(server_factory) -> None:
     assert "jupyter_collab_mcp_secure" not in "".join(
         block for block in log.split("Traceback (most recent call last):")[1:]
     )
+
+
+async def test_sse_events_leave_one_by_one(server: JupyterServer, tmp_path) -> None:
+    """A progress event must reach the client while the call still runs: the cell waits for the client's reaction."""
+    from harness import write_notebook
+
+    flag = tmp_path / "progress-seen"
+    path = f"transport/sse-{tmp_path.name}.ipynb"
+    write_notebook(
+        server.root / path,
+        [f"import os, time\nprint('waiting', flush=True)\nwhile not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)\nprint('released')"],
+    )
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        flag.touch()
+
+    async with mcp_client(server, mode=LEGACY) as client:
+        cell_id = (await call(client, "get_notebook", path=path))["cells"][0]["id"]
+        result = await client.call_tool(
+            "execute_notebook_cell", {"path": path, "cell_id": cell_id, "timeout": 60}, progress_callback=on_progress
+        )
+    assert not result.is_error, result.structured_content
+    texts = "".join(output.get("text", "") for output in result.structured_content["outputs"])
+    assert texts == "waiting\nreleased\n"

@@ -294,7 +294,31 @@ async def execute_notebook_cell(
     run = asyncio.create_task(_execute(current, cell_id, timeout, expected_version, ctx, answer))
     run.add_done_callback(_log_failure)
     answer.add_done_callback(_consume)
-    return await asyncio.shield(answer)
+    try:
+        return await asyncio.shield(answer)
+    except asyncio.CancelledError:
+        # The client went away; the cell runs on (as when a person closes the tab) and its end is audited.
+        run.add_done_callback(lambda _: _audit_detached_end(current, answer))
+        raise
+
+
+def _audit_detached_end(current: CallContext, answer: asyncio.Future[dict[str, Any]]) -> None:
+    failure = answer.exception() if answer.done() and not answer.cancelled() else None
+    current.app.audit.record(
+        {
+            "event": "execution_finished",
+            "detached": True,
+            "user": current.principal.user,
+            "auth": current.principal.auth,
+            "agent": current.principal.agent or current.principal.declared_client,
+            "tool": current.tool,
+            "action": current.action,
+            "paths": list(current.paths),
+            "request_id": current.request_id,
+            "outcome": "ok" if failure is None else "error",
+            "error_code": getattr(failure, "code", None),
+        }
+    )
 
 
 async def _execute(
