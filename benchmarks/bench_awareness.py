@@ -54,7 +54,9 @@ async def main(collaborators: int, calls: int) -> None:
                 cells = peer.doc.get("cells", type=Array)
                 source = cells[number % len(cells)]["source"]
                 await peer.set_awareness(
-                    user_state(f"user{number}", f"User {number}", cursors=[lab_cursor(source, number % len(str(source)))])
+                    user_state(
+                        f"user{number}", f"User {number}", cursors=[lab_cursor(source, number % len(str(source)))]
+                    )
                 )
             client = await stack.enter_async_context(mcp_client(server))
             while len((await call(client, "get_user_cursors", document_path=path))["users"]) < collaborators:

@@ -95,12 +95,16 @@ async def bench_worst_case_history(workdir: Path, updates: int) -> None:
     text = doc.get("source", type=Text)
     clock = [1_000_000.0]
     key = store_key("file", "bench")
-    doc.observe(lambda event: db.execute("INSERT INTO yupdates VALUES (?, ?, ?, ?)", (key, event.update, b"", clock[0])))
+    doc.observe(
+        lambda event: db.execute("INSERT INTO yupdates VALUES (?, ?, ?, ?)", (key, event.update, b"", clock[0]))
+    )
     for index in range(updates):
         clock[0] += 0.01
         text.insert(len(text), "x")
         agent = Principal(user=f"user{index % 2}", auth="jwt", realm="bench", agent=f"agent{index % 3}")
-        attribution.record(file_id="bench", started=clock[0] - 0.001, finished=clock[0] + 0.001, principal=agent, tool="insert_text")
+        attribution.record(
+            file_id="bench", started=clock[0] - 0.001, finished=clock[0] + 0.001, principal=agent, tool="insert_text"
+        )
     db.commit()
     samples = []
     for _ in range(5):

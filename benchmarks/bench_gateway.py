@@ -75,17 +75,31 @@ async def run(calls: int) -> None:
             except httpx.HTTPError:
                 await asyncio.sleep(0.1)
         async with httpx.AsyncClient(headers=server.headers()) as http:
-            rows.append(("/api/status (Jupyter floor)", *await measure(calls, lambda: http.get(server.url + "api/status"))))
+            rows.append(
+                ("/api/status (Jupyter floor)", *await measure(calls, lambda: http.get(server.url + "api/status")))
+            )
         async with mcp_client(_Bare(bare_port), mode=MODERN) as client:  # type: ignore[arg-type]
-            rows.append(("trivial tool, bare SDK + uvicorn", *await measure(calls, lambda: client.call_tool("list_notebooks", {}))))
+            rows.append(
+                (
+                    "trivial tool, bare SDK + uvicorn",
+                    *await measure(calls, lambda: client.call_tool("list_notebooks", {})),
+                )
+            )
         async with mcp_client(server, mode=MODERN) as client:
             trivial = lambda: client.call_tool("list_notebooks", {"path": "empty"})  # noqa: E731
             rows.append(("trivial tool, full chain", *await measure(calls, trivial)))
             for cells in (50, 1000):
                 read = lambda cells=cells: client.call_tool("get_notebook", {"path": f"nb{cells}.ipynb"})  # noqa: E731
-                rows.append((f"get_notebook {cells} cells, full chain", *await measure(max(calls // (cells // 50), 20), read)))
+                rows.append(
+                    (f"get_notebook {cells} cells, full chain", *await measure(max(calls // (cells // 50), 20), read))
+                )
         async with mcp_client(server, mode="legacy") as client:
-            rows.append(("trivial tool, full chain, SSE session", *await measure(calls, lambda: client.call_tool("list_notebooks", {"path": "empty"}))))
+            rows.append(
+                (
+                    "trivial tool, full chain, SSE session",
+                    *await measure(calls, lambda: client.call_tool("list_notebooks", {"path": "empty"})),
+                )
+            )
     finally:
         bare.terminate()
         bare.wait()

@@ -51,9 +51,7 @@ def hub_policy(rules: int, rng: random.Random) -> tuple[str, int]:
     return "\n".join(lines) + "\n", users
 
 
-def requests(
-    users: int, rng: random.Random, count: int
-) -> list[tuple[Principal, str, str]]:
+def requests(users: int, rng: random.Random, count: int) -> list[tuple[Principal, str, str]]:
     out = []
     for _ in range(count):
         index = rng.randrange(users)
@@ -110,14 +108,10 @@ def main() -> int:
             workload = requests(users, rng, ENGINE_SAMPLES)
 
             uncached = PolicyEngine(model, policy, cache_size=0)
-            cold = percentiles(
-                time_calls(uncached.allowed, ((p, a, path) for p, a, path in workload))
-            )
+            cold = percentiles(time_calls(uncached.allowed, ((p, a, path) for p, a, path in workload)))
 
             cached = PolicyEngine(model, policy)
-            time_calls(
-                cached.allowed, workload
-            )  # warm the cache with the same workload
+            time_calls(cached.allowed, workload)  # warm the cache with the same workload
             warm = percentiles(time_calls(cached.allowed, workload))
 
             plain = register_functions(casbin.Enforcer(str(model), str(policy)))

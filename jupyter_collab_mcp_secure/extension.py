@@ -46,9 +46,7 @@ from .transport.session_manager import (
 )
 
 
-class CollabMCP(
-    ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, ActivityConfig, SessionConfig, HistoryConfig
-):
+class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, ActivityConfig, SessionConfig, HistoryConfig):
     name = "jupyter_collab_mcp_secure"
     description = __doc__
 
@@ -86,7 +84,9 @@ class CollabMCP(
         "", help="File holding the public key for RS*/PS*/ES*/EdDSA JWTs: a PEM public key, a JWK or a JWKS (JSON)."
     ).tag(config=True)
     jwt_algorithms = List(
-        Unicode(), default_value=["RS256", "ES256"], help="JWT algorithms accepted (allow-list; 'none' is never accepted)."
+        Unicode(),
+        default_value=["RS256", "ES256"],
+        help="JWT algorithms accepted (allow-list; 'none' is never accepted).",
     ).tag(config=True)
     jwt_audience = Unicode(
         "", help="Required `aud` of JWTs. JWT authentication is off unless a key and an audience are set."
@@ -133,9 +133,9 @@ class CollabMCP(
     execution_timeout_max = Float(
         3600, help="Largest `timeout` (seconds) execute_notebook_cell accepts; larger values are reduced to it."
     ).tag(config=True)
-    fork_ttl = Float(
-        3600, help="Seconds after which a fork that was never merged is dropped and its room closed."
-    ).tag(config=True)
+    fork_ttl = Float(3600, help="Seconds after which a fork that was never merged is dropped and its room closed.").tag(
+        config=True
+    )
 
     def initialize_settings(self) -> None:
         self.root = Path(self.serverapp.root_dir).resolve()
@@ -243,4 +243,3 @@ def _hub_url_from_env() -> str | None:
     if prefix is None or not os.environ.get("JUPYTERHUB_API_URL"):
         return None
     return f"{host}{url_path_join(prefix, 'hub/')}"
-

@@ -75,7 +75,9 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 20) -> None:
         await asyncio.sleep(0.1)
 
 
-async def fork_holds(server: JupyterServer, fork_id: str, predicate: Callable[[Any], bool], attempts: int = 100) -> None:
+async def fork_holds(
+    server: JupyterServer, fork_id: str, predicate: Callable[[Any], bool], attempts: int = 100
+) -> None:
     """Wait until the server's copy of a fork satisfies `predicate` (a fresh peer syncs from it)."""
     for _ in range(attempts):
         async with join_fork(server, fork_id) as observer:

@@ -49,7 +49,9 @@ def write_notebook(path: Path, sources: list[str | tuple[str, str]], kernel: str
     cells = []
     for item in sources:
         cell_type, source = item if isinstance(item, tuple) else ("code", item)
-        cells.append(nbformat.v4.new_code_cell(source) if cell_type == "code" else nbformat.v4.new_markdown_cell(source))
+        cells.append(
+            nbformat.v4.new_code_cell(source) if cell_type == "code" else nbformat.v4.new_markdown_cell(source)
+        )
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": kernel, "display_name": "Python 3", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,9 +200,7 @@ async def mcp_client(
     http = create_mcp_http_client(headers=all_headers)
     try:
         transport = streamable_http_client(server.mcp_url, http_client=http)
-        async with Client(
-            transport, mode=mode, client_info=Implementation(name=client_name, version="1.0")
-        ) as client:
+        async with Client(transport, mode=mode, client_info=Implementation(name=client_name, version="1.0")) as client:
             yield client
     finally:
         await http.aclose()

@@ -87,5 +87,3 @@ def jwt_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     yield running
     running.stop()
-
-

@@ -91,9 +91,7 @@ def random_policy(rng: random.Random, rules: int, links: int) -> str:
     lines = []
     for _ in range(rules):
         effect = "deny" if rng.random() < 0.25 else "allow"
-        lines.append(
-            f"p, {rng.choice(subjects)}, {random_pattern(rng)}, {rng.choice(ACTIONS)}, {effect}"
-        )
+        lines.append(f"p, {rng.choice(subjects)}, {random_pattern(rng)}, {rng.choice(ACTIONS)}, {effect}")
     for _ in range(links):
         member = rng.choice(USERS + GROUPS + AGENTS + ROLES)
         lines.append(f"g, {member}, {rng.choice(GROUPS + ROLES)}")
@@ -101,9 +99,7 @@ def random_policy(rng: random.Random, rules: int, links: int) -> str:
     chain = [f"role:chain{level}" for level in range(12)]
     lines.append(f"g, carol, {chain[0]}")
     lines.extend(f"g, {lower}, {upper}" for lower, upper in pairwise(chain))
-    lines.extend(
-        f"p, {role}, chain/{index}/**, read, allow" for index, role in enumerate(chain)
-    )
+    lines.extend(f"p, {role}, chain/{index}/**, read, allow" for index, role in enumerate(chain))
     return "\n".join(lines) + "\n"
 
 
@@ -147,12 +143,8 @@ def principal(
 class RecordingAuditTrail:
     reloads: list[dict] = field(default_factory=list)
 
-    def policy_reload(
-        self, *, ok: bool, sha256: str | None, reason: str | None, source: str
-    ) -> None:
-        self.reloads.append(
-            {"ok": ok, "sha256": sha256, "reason": reason, "source": source}
-        )
+    def policy_reload(self, *, ok: bool, sha256: str | None, reason: str | None, source: str) -> None:
+        self.reloads.append({"ok": ok, "sha256": sha256, "reason": reason, "source": source})
 
 
 def write_atomically(path: Path, text: str) -> None:

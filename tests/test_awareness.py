@@ -228,9 +228,13 @@ async def test_agent_cursor_lands_where_jupyterlab_draws_it(server):
         await asyncio.sleep(0.2)
         assert character_index(empty_source, head) in (0, len("typed"))
 
-        too_far = await call_error(client, "update_cursor_position", document_path=path, position={"line": 5, "column": 0})
+        too_far = await call_error(
+            client, "update_cursor_position", document_path=path, position={"line": 5, "column": 0}
+        )
         assert too_far["code"] == "invalid_argument"
-        past_line = await call_error(client, "update_cursor_position", document_path=path, position={"line": 0, "column": 6})
+        past_line = await call_error(
+            client, "update_cursor_position", document_path=path, position={"line": 0, "column": 6}
+        )
         assert past_line["code"] == "invalid_argument"
 
 
@@ -246,12 +250,16 @@ async def test_agent_cursor_in_a_notebook_cell(server):
         assert in_text(cell_text(lab, 2), head) and not in_text(cell_text(lab, 0), head)
         assert character_index(cell_text(lab, 2), head) == len("third = 3\nmore")
 
-        await call(client, "update_cursor_position", document_path=path, cell_id=ids[1], position={"line": 0, "column": 0})
+        await call(
+            client, "update_cursor_position", document_path=path, cell_id=ids[1], position={"line": 0, "column": 0}
+        )
         await lab.wait_for(
             lambda: in_text(cell_text(lab, 1), agent_named(lab.awareness, "nb-cursor-agent")["cursors"][0]["head"])
         )
 
-        missing_cell = await call_error(client, "update_cursor_position", document_path=path, position={"line": 0, "column": 0})
+        missing_cell = await call_error(
+            client, "update_cursor_position", document_path=path, position={"line": 0, "column": 0}
+        )
         assert missing_cell["code"] == "invalid_argument"
         unknown = await call_error(
             client, "update_cursor_position", document_path=path, cell_id="nope", position={"line": 0, "column": 0}
@@ -332,15 +340,19 @@ async def test_activity_feed_has_edits_broadcasts_and_collaboration_joins_marked
             )
             assert sent["activity"]["activity_type"] == "review"
             await lab.wait_for(
-                lambda: ((agent_named(lab.awareness, "busy-agent") or {}).get("activity") or {}).get("description")
-                == "Checking the totals in section 2"
+                lambda: (
+                    ((agent_named(lab.awareness, "busy-agent") or {}).get("activity") or {}).get("description")
+                    == "Checking the totals in section 2"
+                )
             )
         feed = await eventually(
             lambda: call(client, "get_user_activity", document_path=path, limit=50),
             lambda r: ("leave", "collaboration") in [(a["activity_type"], a["source"]) for a in r["activities"]],
         )
         kinds = [(a["activity_type"], a["source"]) for a in feed["activities"]]
-        assert {("edit", "mcp"), ("review", "broadcast"), ("join", "collaboration"), ("leave", "collaboration")} <= set(kinds)
+        assert {("edit", "mcp"), ("review", "broadcast"), ("join", "collaboration"), ("leave", "collaboration")} <= set(
+            kinds
+        )
         assert feed["content_trust"]["untrusted_content"] is True
         broadcast = next(a for a in feed["activities"] if a["activity_type"] == "review")
         assert broadcast["metadata"] == {"section": 2} and broadcast["is_agent"] is True
@@ -358,7 +370,10 @@ async def test_activity_feed_has_edits_broadcasts_and_collaboration_joins_marked
 
 async def test_sessions_join_and_leave(server):
     path = new_text(server, "sessions/doc.txt", "shared\n")
-    async with Collaborator.join(server, path, "file") as lab, mcp_client(server, client_name="joining-agent") as client:
+    async with (
+        Collaborator.join(server, path, "file") as lab,
+        mcp_client(server, client_name="joining-agent") as client,
+    ):
         await lab.set_awareness(user_state("alan", "Alan Turing"))
         listed = await eventually(
             lambda: call(client, "get_active_sessions", document_path=path),
@@ -386,7 +401,10 @@ async def test_sessions_join_and_leave(server):
 
 async def test_late_joiners_see_the_agent_at_once(server):
     path = new_text(server, "sessions/late.txt", "late\n")
-    async with mcp_client(server, client_name="early-agent") as client, Collaborator.join(server, path, "file") as first:
+    async with (
+        mcp_client(server, client_name="early-agent") as client,
+        Collaborator.join(server, path, "file") as first,
+    ):
         await call(client, "join_session", session_id=first.room_id)
         async with Collaborator.join(server, path, "file") as late:
             # The awareness renewal comes only every 10 s: seeing it sooner proves the re-broadcast.

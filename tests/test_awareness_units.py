@@ -113,7 +113,9 @@ def test_line_column_offsets():
 
 
 def entry(path: str | None, user: str = "u", kind: str = "edit") -> ActivityEntry:
-    return ActivityEntry(activity_type=kind, user_id=user, display_name=user, is_agent=False, source="mcp", document_path=path)
+    return ActivityEntry(
+        activity_type=kind, user_id=user, display_name=user, is_agent=False, source="mcp", document_path=path
+    )
 
 
 def test_activity_feed_is_bounded_per_document_and_overall():

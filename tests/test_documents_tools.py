@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from documents_fixtures import docs_server, eventually, source_of, unique_name, write_file  # noqa: F401
 from harness import Collaborator, call, call_error, mcp_client, write_notebook
 from pycrdt import Doc, Text
@@ -27,7 +26,13 @@ async def test_list_documents_filters_by_type_and_skips_what_is_not_a_text_docum
     write_notebook(docs_server.root / folder / "nb.ipynb", ["1"])
     async with mcp_client(docs_server) as client:
         every = await call(client, "list_documents", path=folder)
-        assert [d["path"].split("/", 1)[1] for d in every["documents"]] == ["a.md", "b.py", "c.txt", "data.json", "noext"]
+        assert [d["path"].split("/", 1)[1] for d in every["documents"]] == [
+            "a.md",
+            "b.py",
+            "c.txt",
+            "data.json",
+            "noext",
+        ]
         assert await call(client, "list_documents", path=folder, file_type="file") == every
         by_type = {d["path"].rsplit("/", 1)[1]: d["file_type"] for d in every["documents"]}
         assert by_type == {"a.md": "markdown", "b.py": "python", "c.txt": "text", "data.json": "json", "noext": "text"}
@@ -105,7 +110,9 @@ async def test_out_of_range_and_stale_writes_are_refused(docs_server) -> None:
             assert error["code"] == "invalid_argument", (tool, args)
         read = await call(client, "get_document", path=path, include_collaboration_state=False)
         first = await call(client, "insert_text", path=path, text="a", position=0, expected_version=read["version"])
-        stale = await call_error(client, "insert_text", path=path, text="b", position=0, expected_version=read["version"])
+        stale = await call_error(
+            client, "insert_text", path=path, text="b", position=0, expected_version=read["version"]
+        )
         assert stale["code"] == "conflict"
         assert stale["current_version"] == first["version"]
         assert (await call(client, "get_document", path=path))["content"] == "a😀😀😀"
@@ -141,4 +148,6 @@ async def test_create_document_session_returns_the_room(docs_server) -> None:
         session = await call(client, "create_document_session", path=path)
         assert session["session_id"] == session["room_id"] == f"text:file:{session['file_id']}"
         assert session["file_type"] == "markdown"
-        assert (await call_error(client, "create_document_session", path=path, file_type="nope"))["code"] == "invalid_argument"
+        assert (await call_error(client, "create_document_session", path=path, file_type="nope"))[
+            "code"
+        ] == "invalid_argument"

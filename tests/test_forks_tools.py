@@ -21,7 +21,12 @@ async def test_fork_is_listed_edited_apart_and_merged_with_concurrent_root_edits
         fork = await call(client, "fork_document", path=path, title="rewrite", description="an agent's draft")
         fork_id = fork["fork_id"]
         assert listed_forks(docs_server, person.room_id) == {
-            fork_id: {"root_roomid": person.room_id, "synchronize": False, "title": "rewrite", "description": "an agent's draft"}
+            fork_id: {
+                "root_roomid": person.room_id,
+                "synchronize": False,
+                "title": "rewrite",
+                "description": "an agent's draft",
+            }
         }
         await call(client, "insert_text", path=path, text="FORKED ", position=0, fork_id=fork_id)
         in_fork = await call(client, "get_document", path=path, fork_id=fork_id)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from documents_fixtures import STORE_CONFIG, docs_server, eventually, fork_holds, join_fork, source_of, unique_name, write_file  # noqa: F401
+from documents_fixtures import (
+    STORE_CONFIG,
+    eventually,
+    fork_holds,
+    join_fork,
+    source_of,
+    unique_name,
+    write_file,
+)  # noqa: F401
 from harness import Collaborator, call, call_error, mcp_client, start_server, write_notebook
 from pycrdt import Array, Map, Text
 
 
 async def test_history_lists_authors_and_changes_and_restore_is_an_undoable_forward_edit(docs_server) -> None:
     path = write_file(docs_server, unique_name("history"), "alpha\n")
-    async with mcp_client(docs_server, client_name="history-agent") as client, Collaborator.join(
-        docs_server, path, kind="file"
-    ) as person:
+    async with (
+        mcp_client(docs_server, client_name="history-agent") as client,
+        Collaborator.join(docs_server, path, kind="file") as person,
+    ):
         await call(client, "insert_text", path=path, text="beta\n", position=-1)
         text = person.doc.get("source", type=Text)
         await person.wait_for(lambda: source_of(person) == "alpha\nbeta\n")

@@ -24,7 +24,9 @@ class FakeStore:
 
     def __init__(self, database: Path, key: str) -> None:
         self.db = sqlite3.connect(database)
-        self.db.execute("CREATE TABLE yupdates (path TEXT NOT NULL, yupdate BLOB, metadata BLOB, timestamp REAL NOT NULL)")
+        self.db.execute(
+            "CREATE TABLE yupdates (path TEXT NOT NULL, yupdate BLOB, metadata BLOB, timestamp REAL NOT NULL)"
+        )
         self.key = key
 
     def add(self, update: bytes, timestamp: float) -> None:
@@ -40,7 +42,7 @@ class Recorder:
         self.doc = doc
         doc.observe(lambda event: store.add(event.update, self.clock))
 
-    def at(self, timestamp: float) -> "Recorder":
+    def at(self, timestamp: float) -> Recorder:
         self.clock = timestamp
         return self
 
@@ -59,7 +61,9 @@ def text_history(tmp_path: Path) -> tuple[FakeStore, Recorder, Text]:
     return store, Recorder(store, doc), text
 
 
-async def load(tmp_path: Path, attribution: AttributionLog, kind: str = "file", file_id: str = "F1", quiet: float = 3.0) -> DocumentHistory:
+async def load(
+    tmp_path: Path, attribution: AttributionLog, kind: str = "file", file_id: str = "F1", quiet: float = 3.0
+) -> DocumentHistory:
     return await DocumentHistory(tmp_path / "ystore.sqlite", attribution, kind, file_id, quiet).load()
 
 
@@ -134,7 +138,14 @@ async def test_notebook_versions_count_cells(tmp_path: Path, attribution: Attrib
     notebook.set(
         {
             "cells": [
-                {"id": "a", "cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [], "execution_count": None},
+                {
+                    "id": "a",
+                    "cell_type": "code",
+                    "source": "x = 1",
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                },
                 {"id": "b", "cell_type": "markdown", "source": "# t", "metadata": {}},
             ],
             "metadata": {},
@@ -142,10 +153,18 @@ async def test_notebook_versions_count_cells(tmp_path: Path, attribution: Attrib
             "nbformat_minor": 5,
         }
     )
-    attribution.record(file_id="N1", started=recorder.clock + 9, finished=recorder.clock + 11, principal=OTHER_AGENT, tool="insert_notebook_cell")
+    attribution.record(
+        file_id="N1",
+        started=recorder.clock + 9,
+        finished=recorder.clock + 11,
+        principal=OTHER_AGENT,
+        tool="insert_notebook_cell",
+    )
     recorder.at(recorder.clock + 10)
     with doc.transaction():
-        notebook.append_cell({"id": "c", "cell_type": "code", "source": "y = 2", "metadata": {}, "outputs": [], "execution_count": None})
+        notebook.append_cell(
+            {"id": "c", "cell_type": "code", "source": "y = 2", "metadata": {}, "outputs": [], "execution_count": None}
+        )
         notebook.ycells[0]["source"].insert(0, "# first\n")
         del notebook.ycells[1]
     history = await load(tmp_path, attribution, kind="notebook", file_id="N1")
@@ -162,7 +181,10 @@ def test_every_edit_call_is_a_version_of_its_own() -> None:
     from jupyter_collab_mcp_secure.rtc.attribution import Edit
 
     updates = [Update(bytes([i % 256]), 1000.0 + i) for i in range(10_000)]
-    edits = [Edit("F", 1000.0 + i - 0.1, 1000.0 + i + 0.1, "alice" if i % 2 else "bob", None, "insert_text") for i in range(10_000)]
+    edits = [
+        Edit("F", 1000.0 + i - 0.1, 1000.0 + i + 0.1, "alice" if i % 2 else "bob", None, "insert_text")
+        for i in range(10_000)
+    ]
     versions = group_versions(updates, attribute(updates, edits), [True] * len(updates), quiet_period=3.0)
     assert len(versions) == 10_000
     assert versions[1].author.user == "alice"

@@ -35,7 +35,9 @@ async def test_server_token_is_the_owner_with_a_stable_name(server: JupyterServe
         async with mcp_client(server) as client:
             await call(client, "list_notebooks", path=marker)
     records = [json.loads(line) for line in server.audit_log.read_text().splitlines()]
-    callers = [(r["user"], r["auth"]) for r in records if r.get("tool") == "list_notebooks" and r.get("paths") == [marker]]
+    callers = [
+        (r["user"], r["auth"]) for r in records if r.get("tool") == "list_notebooks" and r.get("paths") == [marker]
+    ]
     assert callers == [("owner", "jupyter-token")] * 2
 
 
@@ -73,7 +75,9 @@ def _bad_credentials() -> list[tuple[str, dict[str, str], dict[str, str], bool]]
     ]
 
 
-@pytest.mark.parametrize(("case", "headers", "query", "presented"), _bad_credentials(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("case", "headers", "query", "presented"), _bad_credentials(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_bad_credentials_get_401_with_challenge(
     jwt_server: JupyterServer, case: str, headers: dict[str, str], query: dict[str, str], presented: bool
 ) -> None:
@@ -97,9 +101,7 @@ def test_cookie_does_not_rescue_a_bad_token(jwt_server: JupyterServer) -> None:
     login = httpx.get(jwt_server.url + "lab", params={"token": jwt_server.token}, follow_redirects=False)
     cookies = "; ".join(f"{name}={value}" for name, value in login.cookies.items())
     assert cookies
-    response = httpx.post(
-        jwt_server.mcp_url, headers={"Cookie": cookies, "Authorization": "Bearer wrong"}, json={}
-    )
+    response = httpx.post(jwt_server.mcp_url, headers={"Cookie": cookies, "Authorization": "Bearer wrong"}, json={})
     assert response.status_code == 401
 
 
@@ -121,9 +123,16 @@ def test_jwt_disabled_without_audience(tmp_path: Path) -> None:
 
 def test_pem_public_key_file(tmp_path: Path) -> None:
     (tmp_path / "key.pem").write_bytes(_RSA_PUBLIC_PEM)
-    verifier = JWTVerifier(audience=AUDIENCE, algorithms=["RS256", "HS256"], key_file=str(tmp_path / "key.pem"), owner="owner")
+    verifier = JWTVerifier(
+        audience=AUDIENCE, algorithms=["RS256", "HS256"], key_file=str(tmp_path / "key.pem"), owner="owner"
+    )
     principal = verifier.verify(jwt.encode(claims(groups=["team"]), _RSA, algorithm="RS256"))
-    assert (principal.user, principal.groups, principal.agent, principal.is_owner) == ("owner", ("team",), "claude-agent", True)
+    assert (principal.user, principal.groups, principal.agent, principal.is_owner) == (
+        "owner",
+        ("team",),
+        "claude-agent",
+        True,
+    )
     assert principal.rate_key == f"{ISSUER}:owner"
     # HS256 is not usable without a secret: the public key is never an HMAC key.
     assert verifier.algorithms == ("RS256",)

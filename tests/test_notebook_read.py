@@ -47,7 +47,10 @@ async def test_get_notebook_shape_outputs_and_untrusted_mark(server: JupyterServ
                 outputs=[
                     nbformat.v4.new_output(
                         "display_data",
-                        data={"image/png": base64.b64encode(b"\x89PNG" + b"0" * 3000).decode(), "text/plain": "<Figure>"},
+                        data={
+                            "image/png": base64.b64encode(b"\x89PNG" + b"0" * 3000).decode(),
+                            "text/plain": "<Figure>",
+                        },
                     ),
                     nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=["line 1", "line 2"]),
                     nbformat.v4.new_output("stream", name="stdout", text="x" * 50_000),
@@ -97,7 +100,9 @@ async def test_unknown_and_wrong_kind_paths(server: JupyterServer) -> None:
         wrong_type = await call_error(client, "get_notebook", path=["notebooks/demo.ipynb"])
         missing_argument = await call_error(client, "get_notebook")
     assert missing["code"] == session["code"] == "not_found"
-    assert not_notebook["code"] == outside["code"] == wrong_type["code"] == missing_argument["code"] == "invalid_argument"
+    assert (
+        not_notebook["code"] == outside["code"] == wrong_type["code"] == missing_argument["code"] == "invalid_argument"
+    )
 
 
 async def test_list_notebooks_skips_checkpoints_and_hidden(server: JupyterServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from policy_fixtures import MODEL, principal
 
 from jupyter_collab_mcp_secure.gateway.chain import Chain
 from jupyter_collab_mcp_secure.gateway.context import CallContext
@@ -10,16 +11,13 @@ from jupyter_collab_mcp_secure.gateway.errors import error_code_of, ok_result
 from jupyter_collab_mcp_secure.gateway.stages.authorize import AuthorizeStage
 from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
 from jupyter_collab_mcp_secure.registry import BY_NAME
-from policy_fixtures import MODEL, principal
 
 
 @pytest.fixture
 def engine(tmp_path):
     policy = tmp_path / "p.csv"
     policy.write_text(
-        "p, alice, mine/**, write, allow\n"
-        "p, alice, shared/**, read, allow\n"
-        "p, agent:bot, mine/secret/**, read, deny\n"
+        "p, alice, mine/**, write, allow\np, alice, shared/**, read, allow\np, agent:bot, mine/secret/**, read, deny\n"
     )
     return PolicyEngine(MODEL, policy)
 
@@ -36,13 +34,7 @@ async def run(engine, call):
 
     async def tool(call):
         reached.append(call)
-        return ok_result(
-            {
-                "visible": call.readable(
-                    ["mine/a", "shared/b", "mine/secret/c", "other/d"]
-                )
-            }
-        )
+        return ok_result({"visible": call.readable(["mine/a", "shared/b", "mine/secret/c", "other/d"])})
 
     return await Chain([AuthorizeStage(engine)], tool)(call), reached
 
@@ -54,23 +46,14 @@ async def test_allowed_call_reaches_the_tool(engine):
 
 
 async def test_every_path_is_checked(engine):
-    call = make_call(
-        "update_notebook_cell", ["mine/a.ipynb", "shared/b.ipynb"], principal("alice")
-    )
+    call = make_call("update_notebook_cell", ["mine/a.ipynb", "shared/b.ipynb"], principal("alice"))
     result, reached = await run(engine, call)
-    assert (
-        error_code_of(result) == "forbidden" and not reached and call.decision == "deny"
-    )
-    assert (
-        result.structured_content["error"]["message"]
-        == "write on 'shared/b.ipynb' is not allowed"
-    )
+    assert error_code_of(result) == "forbidden" and not reached and call.decision == "deny"
+    assert result.structured_content["error"]["message"] == "write on 'shared/b.ipynb' is not allowed"
 
 
 async def test_the_agent_deny_applies_to_the_agent_only(engine):
-    bot = make_call(
-        "get_notebook", ["mine/secret/x.ipynb"], principal("alice", agent="bot")
-    )
+    bot = make_call("get_notebook", ["mine/secret/x.ipynb"], principal("alice", agent="bot"))
     result, _ = await run(engine, bot)
     assert result.structured_content["error"] == {
         "code": "forbidden",
@@ -96,6 +79,4 @@ async def test_self_only_tools_need_authentication_only(engine):
 async def test_denied_root_is_named(engine):
     call = make_call("execute_notebook_cell", [""], principal("alice"))
     result, _ = await run(engine, call)
-    assert (
-        result.structured_content["error"]["message"] == "execute on '/' is not allowed"
-    )
+    assert result.structured_content["error"]["message"] == "execute on '/' is not allowed"

@@ -13,10 +13,10 @@ from jupyter_server.auth.identity import User
 from jupyter_server.services.contents.handlers import ContentsHandler
 from jupyter_server.services.kernels.handlers import MainKernelHandler
 from jupyter_server_ydoc import handlers as ydoc
+from policy_fixtures import MODEL, principal
 
 from jupyter_collab_mcp_secure.policy.authorizer import PolicyAuthorizer
 from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
-from policy_fixtures import MODEL, principal
 
 POLICY = (
     "p, role:owner, **, admin, allow\n"
@@ -70,9 +70,7 @@ def handler(cls, method="GET", path="/", args=(), kwargs=None, body=b""):
     instance.request = SimpleNamespace(method=method, path=path, body=body)
     instance.path_args = list(args)
     instance.path_kwargs = kwargs or {}
-    instance.application = SimpleNamespace(
-        settings={"file_id_manager": SimpleNamespace(get_path=FILE_IDS.get)}
-    )
+    instance.application = SimpleNamespace(settings={"file_id_manager": SimpleNamespace(get_path=FILE_IDS.get)})
     return instance
 
 
@@ -84,18 +82,10 @@ async def test_contents_per_path(authorizer):
     def contents(method, path, body=b""):
         return handler(ContentsHandler, method, kwargs={"path": path}, body=body)
 
-    assert await allowed(
-        authorizer, "erin", contents("GET", "/shared/a.ipynb"), "read", "contents"
-    )
-    assert await allowed(
-        authorizer, "erin", contents("PUT", "/shared/a.ipynb"), "write", "contents"
-    )
-    assert await allowed(
-        authorizer, "erin", contents("GET", ""), "read", "contents"
-    )  # the root listing
-    assert not await allowed(
-        authorizer, "erin", contents("GET", "/private/b.ipynb"), "read", "contents"
-    )
+    assert await allowed(authorizer, "erin", contents("GET", "/shared/a.ipynb"), "read", "contents")
+    assert await allowed(authorizer, "erin", contents("PUT", "/shared/a.ipynb"), "write", "contents")
+    assert await allowed(authorizer, "erin", contents("GET", ""), "read", "contents")  # the root listing
+    assert not await allowed(authorizer, "erin", contents("GET", "/private/b.ipynb"), "read", "contents")
     assert not await allowed(
         authorizer,
         "erin",
@@ -103,12 +93,8 @@ async def test_contents_per_path(authorizer):
         "read",
         "contents",
     )
-    assert not await allowed(
-        authorizer, "carol", contents("PUT", "/shared/a.ipynb"), "write", "contents"
-    )
-    assert not await allowed(
-        authorizer, "stranger", contents("GET", "/shared/a.ipynb"), "read", "contents"
-    )
+    assert not await allowed(authorizer, "carol", contents("PUT", "/shared/a.ipynb"), "write", "contents")
+    assert not await allowed(authorizer, "stranger", contents("GET", "/shared/a.ipynb"), "read", "contents")
 
 
 async def test_copy_and_rename_check_the_second_path(authorizer):
@@ -152,21 +138,11 @@ async def test_room_websocket_needs_read_on_its_document(authorizer):
             args=[room_id],
         )
 
-    assert await allowed(
-        authorizer, "erin", room("json:notebook:id-shared"), "read", "contents"
-    )
-    assert not await allowed(
-        authorizer, "erin", room("json:notebook:id-private"), "read", "contents"
-    )
-    assert not await allowed(
-        authorizer, "erin", room("json:notebook:unknown"), "read", "contents"
-    )
-    assert await allowed(
-        authorizer, "erin", room("JupyterLab:globalAwareness"), "read", "contents"
-    )
-    assert not await allowed(
-        authorizer, "nobody", room("JupyterLab:globalAwareness"), "read", "contents"
-    )
+    assert await allowed(authorizer, "erin", room("json:notebook:id-shared"), "read", "contents")
+    assert not await allowed(authorizer, "erin", room("json:notebook:id-private"), "read", "contents")
+    assert not await allowed(authorizer, "erin", room("json:notebook:unknown"), "read", "contents")
+    assert await allowed(authorizer, "erin", room("JupyterLab:globalAwareness"), "read", "contents")
+    assert not await allowed(authorizer, "nobody", room("JupyterLab:globalAwareness"), "read", "contents")
 
 
 async def test_forks_need_admin_and_sessions_read(authorizer):
@@ -174,14 +150,10 @@ async def test_forks_need_admin_and_sessions_read(authorizer):
     assert not await allowed(authorizer, "erin", fork, "write", "contents")
     assert await allowed(authorizer, "me", fork, "write", "contents")
     session = handler(ydoc.DocSessionHandler, "PUT", args=["shared/a.ipynb"])
-    assert await allowed(
-        authorizer, "carol", session, "write", "contents"
-    )  # opening is reading
+    assert await allowed(authorizer, "carol", session, "write", "contents")  # opening is reading
 
 
-async def test_read_only_connection_keeps_awareness_and_loses_updates(
-    authorizer, trail
-):
+async def test_read_only_connection_keeps_awareness_and_loses_updates(authorizer, trail):
     room_id = "json:notebook:id-shared"
     delivered = []
 
@@ -205,9 +177,7 @@ async def test_read_only_connection_keeps_awareness_and_loses_updates(
         await connection.on_message(message)
     assert delivered == [awareness, sync_request]
     assert trail.records[0]["event"] == "rtc_update_dropped"
-    assert trail.records[0]["user"] == "carol" and trail.records[0]["paths"] == [
-        "shared/a.ipynb"
-    ]
+    assert trail.records[0]["user"] == "carol" and trail.records[0]["paths"] == ["shared/a.ipynb"]
 
     writer = handler(
         ydoc.YDocWebSocketHandler,

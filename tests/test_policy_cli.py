@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from policy_fixtures import EXAMPLES
 
 from jupyter_collab_mcp_secure.cli.main import main
-from policy_fixtures import EXAMPLES
 
 
 def run(capsys, *argv):
@@ -64,9 +64,7 @@ def test_check_warnings_exit_1(tmp_path, capsys):
 
 
 def test_a_role_granted_by_g_is_not_reported(tmp_path, capsys):
-    policy = write(
-        tmp_path, "p, role:editor, a/**, write, allow\ng, alice, role:editor\n"
-    )
+    policy = write(tmp_path, "p, role:editor, a/**, write, allow\ng, alice, role:editor\n")
     code, out, _ = run(capsys, "check", policy)
     assert (code, "role:editor" in out) == (0, False)
 
@@ -134,7 +132,5 @@ def test_explain_refuses_non_canonical_paths(capsys):
 
 
 def test_explain_on_an_invalid_policy_exit_3(tmp_path, capsys):
-    code, _, err = run(
-        capsys, "explain", "alice", "read", "a", "--policy", write(tmp_path, "p, a\n")
-    )
+    code, _, err = run(capsys, "explain", "alice", "read", "a", "--policy", write(tmp_path, "p, a\n"))
     assert code == 3 and "cannot load the policy" in err

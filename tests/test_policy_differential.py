@@ -7,11 +7,11 @@ import random
 
 import casbin
 import pytest
+from policy_fixtures import MODEL, random_policy, random_request
 
 from jupyter_collab_mcp_secure.policy.functions import register_functions
 from jupyter_collab_mcp_secure.policy.index import DecisionIndex
 from jupyter_collab_mcp_secure.policy.source import load_files
-from policy_fixtures import MODEL, random_policy, random_request
 
 SEEDS = [11, 23, 37, 41, 59]
 REQUESTS_PER_SEED = 2_200  # 11,000 requests in all
@@ -71,8 +71,4 @@ def test_empty_policy_denies_like_casbin(tmp_path):
         (("role:owner",), "admin", "x"),
     ]:
         subjects, action, path = request
-        assert (
-            index.decide(subjects, action, path)
-            is plain.enforce(subjects, path, action)
-            is False
-        )
+        assert index.decide(subjects, action, path) is plain.enforce(subjects, path, action) is False

@@ -7,15 +7,15 @@ import hashlib
 import shutil
 
 import pytest
-
-from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
-from jupyter_collab_mcp_secure.policy.source import PolicyError
 from policy_fixtures import (
     MODEL,
     RecordingAuditTrail,
     principal,
     write_atomically,
 )
+
+from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
+from jupyter_collab_mcp_secure.policy.source import PolicyError
 
 TEAM = "p, role:owner, **, admin, allow\np, group:team, shared/**, write, allow\n"
 
@@ -51,21 +51,15 @@ def test_any_subject_may_allow_and_any_subject_may_deny(tmp_path):
     assert engine.allowed(alice_bot, "write", "a/x")
     assert engine.allowed(alice_bot, "read", "b/x")  # from the group
     assert engine.allowed(alice_bot, "write", "c/x")  # from a role the group has
-    assert not engine.allowed(
-        alice_bot, "write", "a/private/x"
-    )  # the agent's deny wins
+    assert not engine.allowed(alice_bot, "write", "a/private/x")  # the agent's deny wins
     assert not engine.allowed(alice_bot, "admin", "a/private/x")  # admin includes write
     assert engine.allowed(alice_bot, "read", "a/private/x")  # reading was not denied
-    assert engine.allowed(
-        principal("alice"), "write", "a/private/x"
-    )  # the user alone is untouched
+    assert engine.allowed(principal("alice"), "write", "a/private/x")  # the user alone is untouched
 
 
 def test_implications(tmp_path):
     policy = tmp_path / "p.csv"
-    policy.write_text(
-        "p, u, w/**, write, allow\np, u, x/**, execute, allow\np, u, ad/**, admin, allow\n"
-    )
+    policy.write_text("p, u, w/**, write, allow\np, u, x/**, execute, allow\np, u, ad/**, admin, allow\n")
     engine = PolicyEngine(MODEL, policy)
     u = principal("u")
     decisions = {
@@ -96,16 +90,12 @@ def test_a_bad_file_at_startup_is_fatal(tmp_path):
         PolicyEngine(MODEL, policy)
 
 
-async def test_change_applies_on_the_second_tick_after_the_write(
-    engine, policy_file, audit
-):
+async def test_change_applies_on_the_second_tick_after_the_write(engine, policy_file, audit):
     member = principal("erin", groups=("team",))
     assert engine.allowed(member, "write", "shared/a")
     new_text = TEAM.replace("write", "read") + "p, erin, own/**, write, allow\n"
     write_atomically(policy_file, new_text)
-    assert (
-        await engine.poll_once() is False
-    )  # first sight of the change: wait until it is stable
+    assert await engine.poll_once() is False  # first sight of the change: wait until it is stable
     assert engine.allowed(member, "write", "shared/a")
     assert await engine.poll_once() is True
     assert not engine.allowed(member, "write", "shared/a")
@@ -148,9 +138,7 @@ async def test_a_file_still_being_written_is_not_read(engine, policy_file, audit
         (TEAM + "p, erin, a], read, allow\n", "unbalanced"),
     ],
 )
-async def test_a_bad_reload_keeps_the_last_good_policy_and_is_audited(
-    engine, policy_file, audit, text, reason
-):
+async def test_a_bad_reload_keeps_the_last_good_policy_and_is_audited(engine, policy_file, audit, text, reason):
     member = principal("erin", groups=("team",))
     write_atomically(policy_file, text)
     await engine.poll_once()
@@ -159,11 +147,7 @@ async def test_a_bad_reload_keeps_the_last_good_policy_and_is_audited(
     assert engine.snapshot.sha256 == hashlib.sha256(TEAM.encode()).hexdigest()
     assert len(audit.reloads) == 1
     record = audit.reloads[0]
-    assert (
-        record["ok"] is False
-        and record["sha256"] is None
-        and record["source"] == str(policy_file)
-    )
+    assert record["ok"] is False and record["sha256"] is None and record["source"] == str(policy_file)
     assert reason in record["reason"]
 
 
@@ -172,10 +156,7 @@ async def test_a_deleted_file_keeps_the_last_good_policy(engine, policy_file, au
     await engine.poll_once()
     await engine.poll_once()
     assert engine.allowed(principal("erin", groups=("team",)), "write", "shared/a")
-    assert (
-        audit.reloads[0]["ok"] is False
-        and "cannot read policy" in audit.reloads[0]["reason"]
-    )
+    assert audit.reloads[0]["ok"] is False and "cannot read policy" in audit.reloads[0]["reason"]
 
 
 async def test_the_watcher_applies_changes_while_running(engine, policy_file):
@@ -203,9 +184,7 @@ def test_decisions_never_mix_two_policies(engine, policy_file):
 def test_a_custom_model_is_decided_by_plain_casbin(tmp_path):
     model = tmp_path / "model.conf"
     # Same shape, but only exact path equality: the fast index does not know this matcher.
-    model.write_text(
-        MODEL.read_text().replace("pathMatch(r.obj, p.obj)", "r.obj == p.obj")
-    )
+    model.write_text(MODEL.read_text().replace("pathMatch(r.obj, p.obj)", "r.obj == p.obj"))
     policy = tmp_path / "p.csv"
     policy.write_text("p, alice, a/**, read, allow\np, alice, b, read, allow\n")
     engine = PolicyEngine(model, policy)
@@ -218,9 +197,7 @@ def test_bundled_files_are_the_defaults(tmp_path):
     from jupyter_collab_mcp_secure.policy.config import PolicyConfig
 
     config = PolicyConfig()
-    assert config.policy_model.endswith("model.conf") and config.policy_file.endswith(
-        "policy.csv"
-    )
+    assert config.policy_model.endswith("model.conf") and config.policy_file.endswith("policy.csv")
     copy = tmp_path / "policy.csv"
     shutil.copy(config.policy_file, copy)
     config.policy_file = str(copy)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from policy_fixtures import EXAMPLES, MODEL, principal
 
 from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
 from jupyter_collab_mcp_secure.policy.source import bundled_policies_dir
-from policy_fixtures import EXAMPLES, MODEL, principal
 
 
 def engine_for(name: str) -> PolicyEngine:

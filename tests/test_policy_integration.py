@@ -16,13 +16,10 @@ from harness import (
     write_notebook,
 )
 from jwt_support import AUDIENCE, ISSUER, SECRET, token
+from policy_fixtures import write_atomically
 from pycrdt import Map
 
-from policy_fixtures import write_atomically
-
-TEAM_POLICY = (
-    "p, role:owner, **, admin, allow\np, group:team, shared/**, write, allow\n"
-)
+TEAM_POLICY = "p, role:owner, **, admin, allow\np, group:team, shared/**, write, allow\n"
 # The owner itself is restricted here, because only the server token authenticates REST
 # and websocket requests in the test harness.
 OWNER_LIMITED = (
@@ -93,16 +90,12 @@ async def test_listing_is_filtered_to_what_the_caller_may_read(team_server):
 
 
 async def test_policy_change_takes_effect_without_restart(team_server):
-    write_atomically(
-        team_server.policy_path, TEAM_POLICY + "p, agent:scraper, **, read, deny\n"
-    )
+    write_atomically(team_server.policy_path, TEAM_POLICY + "p, agent:scraper, **, read, deny\n")
     try:
         async with mcp_client(team_server, erin("scraper")) as client:
             async with asyncio.timeout(30):
                 while "code" not in (
-                    await client.call_tool(
-                        "get_notebook", {"path": "shared/team.ipynb"}
-                    )
+                    await client.call_tool("get_notebook", {"path": "shared/team.ipynb"})
                 ).structured_content.get("error", {}):
                     await asyncio.sleep(0.1)
         async with mcp_client(team_server, erin("helper")) as client:
@@ -119,19 +112,14 @@ def guarded_server(tmp_path_factory):
     populate(workdir / "root")
     running = start_server(
         workdir,
-        config={
-            "CollabMCP": {"policy_file": str(policy), "policy_authorize_server": True}
-        },
+        config={"CollabMCP": {"policy_file": str(policy), "policy_authorize_server": True}},
     )
     yield running
     running.stop()
 
 
 def test_rest_contents_and_kernels_are_decided_by_the_policy(guarded_server):
-    assert (
-        guarded_server.api("GET", "api/contents/notebooks/demo.ipynb").status_code
-        == 200
-    )
+    assert guarded_server.api("GET", "api/contents/notebooks/demo.ipynb").status_code == 200
     assert guarded_server.api("GET", "api/contents/private/p.ipynb").status_code == 403
     assert guarded_server.api("GET", "files/private/p.ipynb").status_code == 403
     assert (
@@ -142,16 +130,8 @@ def test_rest_contents_and_kernels_are_decided_by_the_policy(guarded_server):
         ).status_code
         == 403
     )
-    assert (
-        guarded_server.api(
-            "POST", "api/contents/open", json={"copy_from": "private/p.ipynb"}
-        ).status_code
-        == 403
-    )
-    assert (
-        guarded_server.api("POST", "api/kernels", json={"name": "python3"}).status_code
-        == 403
-    )
+    assert guarded_server.api("POST", "api/contents/open", json={"copy_from": "private/p.ipynb"}).status_code == 403
+    assert guarded_server.api("POST", "api/kernels", json={"name": "python3"}).status_code == 403
     assert guarded_server.api("GET", "api/sessions").status_code == 403
 
 
@@ -164,10 +144,7 @@ async def test_rtc_read_only_connection_keeps_awareness_and_loses_updates(
     ):
         await editor.set_awareness({"user": {"name": "editor"}})
         await watcher.wait_for(
-            lambda: any(
-                s.get("user", {}).get("name") == "editor"
-                for s in watcher.awareness.states.values()
-            )
+            lambda: any(s.get("user", {}).get("name") == "editor" for s in watcher.awareness.states.values())
         )
         editor.doc["meta"] = meta = Map()
         meta["dropped"] = True

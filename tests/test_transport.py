@@ -119,7 +119,11 @@ def test_oversized_body_gets_413(server: JupyterServer) -> None:
     body = json.dumps({**INITIALIZE, "padding": "x" * (5 * 1024 * 1024)})
     response = httpx.post(
         server.mcp_url,
-        headers={**server.headers(), "Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+        headers={
+            **server.headers(),
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
         content=body,
         timeout=30,
     )
@@ -189,7 +193,9 @@ async def test_sse_events_leave_one_by_one(server: JupyterServer, tmp_path) -> N
     path = f"transport/sse-{tmp_path.name}.ipynb"
     write_notebook(
         server.root / path,
-        [f"import os, time\nprint('waiting', flush=True)\nwhile not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)\nprint('released')"],
+        [
+            f"import os, time\nprint('waiting', flush=True)\nwhile not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)\nprint('released')"
+        ],
     )
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     create_demo_folder(folder)
     token = secrets.token_hex(24)
     url = f"http://127.0.0.1:{args.port}/mcp"
-    client_config = {"mcpServers": {"jupyter": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}}}
+    client_config = {
+        "mcpServers": {"jupyter": {"type": "http", "url": url, "headers": {"Authorization": f"Bearer {token}"}}}
+    }
     print(
         f"\nMCP endpoint : {url}\n"
         f"Token        : {token}\n"

@@ -37,9 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     check.add_argument("policy", help="the policy CSV file")
-    check.add_argument(
-        "--model", default=default_model, help="the Casbin model (default: bundled)"
-    )
+    check.add_argument("--model", default=default_model, help="the Casbin model (default: bundled)")
     check.set_defaults(run=run_check)
 
     why = commands.add_parser(
@@ -49,21 +47,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     why.add_argument("user", help="the user name")
     why.add_argument("action", choices=ACTIONS, help="the action asked for")
-    why.add_argument(
-        "path", help="a canonical path relative to the server root ('' for the root)"
-    )
-    why.add_argument(
-        "--group", action="append", default=[], help="a group of the user (repeatable)"
-    )
+    why.add_argument("path", help="a canonical path relative to the server root ('' for the root)")
+    why.add_argument("--group", action="append", default=[], help="a group of the user (repeatable)")
     why.add_argument("--agent", help="the agent (client) id the request carries")
     why.add_argument(
         "--owner",
         action="store_true",
         help="the principal is the server's owner (role:owner)",
     )
-    why.add_argument(
-        "--model", default=default_model, help="the Casbin model (default: bundled)"
-    )
+    why.add_argument("--model", default=default_model, help="the Casbin model (default: bundled)")
     why.add_argument(
         "--policy",
         default=str(bundled_policies_dir() / "policy.csv"),

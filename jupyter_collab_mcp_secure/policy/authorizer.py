@@ -38,9 +38,7 @@ from .engine import PolicyEngine
 
 IdentityResolver = Callable[[Any, User], Principal | None]
 ROOT = ""
-AUTHENTICATED = (
-    None  # a requirement list for resources any authenticated principal may use
-)
+AUTHENTICATED = None  # a requirement list for resources any authenticated principal may use
 
 # Resources without a path: what they need on the root, by jupyter_server's action.
 ROOT_RESOURCES: dict[str, dict[str, str | None]] = {
@@ -69,9 +67,7 @@ class PolicyAuthorizer(Authorizer):
     identity_resolver = AnyTrait(help="(handler, user) -> Principal for the request.")
     root = AnyTrait(help="The resolved server root.")
 
-    async def is_authorized(
-        self, handler: Any, user: User, action: str, resource: str
-    ) -> bool:
+    async def is_authorized(self, handler: Any, user: User, action: str, resource: str) -> bool:
         principal = self.identity_resolver(handler, user)
         if hasattr(principal, "__await__"):
             principal = await principal
@@ -80,9 +76,7 @@ class PolicyAuthorizer(Authorizer):
         try:
             needs = self._requirements(handler, action, resource)
         except _Refused as refused:
-            self.log.warning(
-                "refused %s %s for %s: %s", action, resource, principal.user, refused
-            )
+            self.log.warning("refused %s %s for %s: %s", action, resource, principal.user, refused)
             return False
         for policy_action, path in needs:
             if not self.engine.allowed(principal, policy_action, path):
@@ -100,9 +94,7 @@ class PolicyAuthorizer(Authorizer):
             _guard_room_updates(handler, self.engine, principal, document)
         return True
 
-    def _requirements(
-        self, handler: Any, action: str, resource: str
-    ) -> list[tuple[str, str]]:
+    def _requirements(self, handler: Any, action: str, resource: str) -> list[tuple[str, str]]:
         from jupyter_server_ydoc import handlers as ydoc
 
         policy_action = READ if action == "read" else WRITE
@@ -116,9 +108,7 @@ class PolicyAuthorizer(Authorizer):
                 if fork is None:
                     raise _Refused(f"unknown fork {room!r}")
                 room = fork["root_roomid"]
-            return [
-                (READ if method == "GET" else ADMIN, self._room_path(handler, room))
-            ]
+            return [(READ if method == "GET" else ADMIN, self._room_path(handler, room))]
         if isinstance(handler, ydoc.UndoRedoHandler):
             return [(WRITE, self._room_path(handler, handler.path_args[0]))]
         if isinstance(handler, (ydoc.DocSessionHandler, ydoc.TimelineHandler)):
@@ -186,9 +176,7 @@ def _room_document(authorizer: PolicyAuthorizer, handler: Any) -> str | None:
 
     if not isinstance(handler, YDocWebSocketHandler):
         return None
-    room_id = getattr(handler, "_room_id", "") or room_id_from_encoded_path(
-        handler.request.path
-    )
+    room_id = getattr(handler, "_room_id", "") or room_id_from_encoded_path(handler.request.path)
     if room_id.count(":") < 2:
         return None
     return authorizer._room_path(handler, room_id)
@@ -199,9 +187,7 @@ _SYNC, _AWARENESS = 0, 1
 _SYNC_STEP1 = 0
 
 
-def _guard_room_updates(
-    handler: Any, engine: PolicyEngine, principal: Principal, path: str
-) -> None:
+def _guard_room_updates(handler: Any, engine: PolicyEngine, principal: Principal, path: str) -> None:
     """Drop a connection's document updates whenever its principal lacks write on the document.
 
     The room applies updates without knowing their sender, so the only place to refuse
@@ -219,10 +205,7 @@ def _guard_room_updates(
             return await deliver(message)
         dropped["count"] += 1
         now = time.monotonic()
-        if (
-            dropped["audited_at"] is None
-            or now - dropped["audited_at"] >= AUDIT_DROP_EVERY_SECONDS
-        ):
+        if dropped["audited_at"] is None or now - dropped["audited_at"] >= AUDIT_DROP_EVERY_SECONDS:
             _audit_drop(engine, principal, path, dropped["count"])
             dropped["audited_at"], dropped["count"] = now, 0
         return None
@@ -239,9 +222,7 @@ def _is_read_only_safe(message: bytes) -> bool:
     return message[0] == _SYNC and len(message) > 1 and message[1] == _SYNC_STEP1
 
 
-def _audit_drop(
-    engine: PolicyEngine, principal: Principal, path: str, count: int
-) -> None:
+def _audit_drop(engine: PolicyEngine, principal: Principal, path: str, count: int) -> None:
     log.warning(
         "dropped %d RTC update(s) from %s on %r: no write access",
         count,

@@ -28,17 +28,13 @@ def _unheld_subjects(snapshot: PolicySnapshot) -> list[Finding]:
             "other roles need a 'g, <member>, <role>' line",
         )
         for rule in snapshot.rules
-        if rule.subject.startswith("role:")
-        and rule.subject != OWNER_ROLE
-        and rule.subject not in granted_roles
+        if rule.subject.startswith("role:") and rule.subject != OWNER_ROLE and rule.subject not in granted_roles
     ]
 
 
 def _pattern_warnings(snapshot: PolicySnapshot) -> list[Finding]:
     return [
-        Finding(WARNING, rule.line, warning)
-        for rule in snapshot.rules
-        if (warning := pattern_warning(rule.pattern))
+        Finding(WARNING, rule.line, warning) for rule in snapshot.rules if (warning := pattern_warning(rule.pattern))
     ]
 
 
@@ -48,9 +44,7 @@ def _duplicates(snapshot: PolicySnapshot) -> list[Finding]:
     for rule in snapshot.rules:
         key = (rule.subject, rule.pattern, rule.action, rule.effect)
         if key in first_seen:
-            findings.append(
-                Finding(WARNING, rule.line, f"duplicate of line {first_seen[key].line}")
-            )
+            findings.append(Finding(WARNING, rule.line, f"duplicate of line {first_seen[key].line}"))
         else:
             first_seen[key] = rule
     return findings
@@ -64,11 +58,7 @@ def _shadowed(snapshot: PolicySnapshot) -> list[Finding]:
             continue
         held = role_chains(snapshot, allow.subject)
         for deny in denies:
-            if (
-                deny.subject in held
-                and _covers(deny.pattern, allow.pattern)
-                and _refuses_all(deny, allow)
-            ):
+            if deny.subject in held and _covers(deny.pattern, allow.pattern) and _refuses_all(deny, allow):
                 findings.append(
                     Finding(
                         WARNING,

@@ -56,9 +56,7 @@ class PolicyConfig(HasTraits):
     def _default_policy_file(self) -> str:
         return str(bundled_policies_dir() / "policy.csv")
 
-    def make_policy_engine(
-        self, audit_trail: AuditTrail | None, log: logging.Logger | None
-    ) -> PolicyEngine:
+    def make_policy_engine(self, audit_trail: AuditTrail | None, log: logging.Logger | None) -> PolicyEngine:
         return PolicyEngine(
             self.policy_model,
             self.policy_file,

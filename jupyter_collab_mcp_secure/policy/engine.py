@@ -19,9 +19,7 @@ from .source import PolicyError, PolicySnapshot, load_files
 
 
 class AuditTrail(Protocol):
-    def policy_reload(
-        self, *, ok: bool, sha256: str | None, reason: str | None, source: str
-    ) -> object: ...
+    def policy_reload(self, *, ok: bool, sha256: str | None, reason: str | None, source: str) -> object: ...
 
 
 class _PlainCasbin:
@@ -40,9 +38,7 @@ class _Active:
     decider: DecisionIndex | _PlainCasbin
 
 
-def make_decider(
-    snapshot: PolicySnapshot, cache_size: int
-) -> DecisionIndex | _PlainCasbin:
+def make_decider(snapshot: PolicySnapshot, cache_size: int) -> DecisionIndex | _PlainCasbin:
     if snapshot.standard_model:
         return DecisionIndex(snapshot.rules, snapshot.links, cache_size=cache_size)
     return _PlainCasbin(snapshot)
@@ -81,16 +77,12 @@ class PolicyEngine:
     def allowed(self, principal: Principal, action: str, path: str) -> bool:
         return self._active.decider.allowed(principal.subjects, action, path)
 
-    def allowed_subjects(
-        self, subjects: tuple[str, ...], action: str, path: str
-    ) -> bool:
+    def allowed_subjects(self, subjects: tuple[str, ...], action: str, path: str) -> bool:
         return self._active.decider.allowed(subjects, action, path)
 
     async def start(self) -> None:
         if self._watcher is None:
-            self._watcher = asyncio.create_task(
-                self._watch(), name="collab-mcp-policy-watch"
-            )
+            self._watcher = asyncio.create_task(self._watch(), name="collab-mcp-policy-watch")
 
     async def stop(self) -> None:
         watcher, self._watcher = self._watcher, None
@@ -105,14 +97,10 @@ class PolicyEngine:
         """Load both files now; keep the last good policy if they are bad."""
         source = str(self.policy_path)
         try:
-            snapshot = await asyncio.to_thread(
-                load_files, self.model_path, self.policy_path
-            )
+            snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
             active = await asyncio.to_thread(self._activate, snapshot)
         except PolicyError as error:
-            self._log.error(
-                "policy reload refused, keeping the last good policy: %s", error
-            )
+            self._log.error("policy reload refused, keeping the last good policy: %s", error)
             self._record(ok=False, sha256=None, reason=str(error), source=source)
             return False
         self._active = active
@@ -155,9 +143,7 @@ class PolicyEngine:
             try:
                 await self.poll_once()
             except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
-                self._log.exception(
-                    "policy watcher failed; will retry on the next change"
-                )
+                self._log.exception("policy watcher failed; will retry on the next change")
 
     async def poll_once(self) -> bool:
         """One watcher tick; True when it reloaded (successfully or not).

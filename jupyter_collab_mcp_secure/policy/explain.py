@@ -42,9 +42,7 @@ class Explanation:
         return "no rule grants it (default deny)"
 
 
-def role_chains(
-    snapshot: PolicySnapshot, subject: str
-) -> dict[str, tuple[RoleLink, ...]]:
+def role_chains(snapshot: PolicySnapshot, subject: str) -> dict[str, tuple[RoleLink, ...]]:
     """Every name `subject` holds, with the shortest `g` chain that gives it (as Casbin counts hops)."""
     by_member: dict[str, list[RoleLink]] = {}
     for link in snapshot.links:
@@ -62,9 +60,7 @@ def role_chains(
     return chains
 
 
-def explain(
-    snapshot: PolicySnapshot, subjects: tuple[str, ...], action: str, path: str
-) -> Explanation:
+def explain(snapshot: PolicySnapshot, subjects: tuple[str, ...], action: str, path: str) -> Explanation:
     held: dict[str, tuple[str, tuple[RoleLink, ...]]] = {}
     for subject in subjects:
         for name, chain in role_chains(snapshot, subject).items():
@@ -110,15 +106,12 @@ def render(explanation: Explanation) -> str:
             rule = contribution.rule
             lines.append(f"    line {rule.line}: {rule}")
             via = " -> ".join(
-                [contribution.holder]
-                + [f"{link.role} (line {link.line})" for link in contribution.chain]
+                [contribution.holder] + [f"{link.role} (line {link.line})" for link in contribution.chain]
             )
             lines.append(f"      applies through {via}")
             if rule.action != explanation.action:
                 relation = "grants" if rule.effect == ALLOW else "is implied by"
                 lines.append(f"      {rule.action} {relation} {explanation.action}")
     if not explanation.standard_model:
-        lines.append(
-            "  note: custom model; the decision is Casbin's, the rules listed follow the bundled model"
-        )
+        lines.append("  note: custom model; the decision is Casbin's, the rules listed follow the bundled model")
     return "\n".join(lines)

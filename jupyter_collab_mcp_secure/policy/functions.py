@@ -44,10 +44,7 @@ def subject_match_for(enforcer: casbin.Enforcer) -> Callable[[object, str], bool
 
     def subject_match(request_subject: object, policy_subject: str) -> bool:
         role_manager = enforcer.get_role_manager()
-        return any(
-            role_manager.has_link(subject, policy_subject)
-            for subject in as_subjects(request_subject)
-        )
+        return any(role_manager.has_link(subject, policy_subject) for subject in as_subjects(request_subject))
 
     return subject_match
 

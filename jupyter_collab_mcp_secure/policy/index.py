@@ -46,9 +46,7 @@ class _PatternTrie:
     def any_match(self, segments: list[str], path: str) -> bool:
         node = self.root
         for segment in segments:
-            if node.patterns and any(
-                matches(compiled, path) for compiled in node.patterns
-            ):
+            if node.patterns and any(matches(compiled, path) for compiled in node.patterns):
                 return True
             node = node.children.get(segment)
             if node is None:
@@ -57,9 +55,7 @@ class _PatternTrie:
 
 
 class DecisionIndex:
-    def __init__(
-        self, rules: Iterable[Rule], links: Iterable[RoleLink], cache_size: int = 65536
-    ) -> None:
+    def __init__(self, rules: Iterable[Rule], links: Iterable[RoleLink], cache_size: int = 65536) -> None:
         self._rules: dict[str, list[Rule]] = defaultdict(list)
         for rule in rules:
             self._rules[rule.subject].append(rule)
@@ -120,36 +116,21 @@ class DecisionIndex:
         seen = {subject: None}
         frontier = [subject]
         for _ in range(MAX_ROLE_HOPS):
-            frontier = [
-                role
-                for name in frontier
-                for role in self._roles.get(name, ())
-                if role not in seen
-            ]
+            frontier = [role for name in frontier for role in self._roles.get(name, ()) if role not in seen]
             if not frontier:
                 break
             seen.update(dict.fromkeys(frontier))
         return list(seen)
 
-    def _table(
-        self, subject: str, action: str
-    ) -> tuple[_PatternTrie, _PatternTrie] | None:
+    def _table(self, subject: str, action: str) -> tuple[_PatternTrie, _PatternTrie] | None:
         key = (subject, action)
         table = self._tables.get(key)
         if table is None:
             rules = self._rules.get(subject)
             if not rules:
                 return None
-            allow = [
-                r.pattern
-                for r in rules
-                if r.effect == ALLOW and implies(r.action, action)
-            ]
-            deny = [
-                r.pattern
-                for r in rules
-                if r.effect != ALLOW and implies(action, r.action)
-            ]
+            allow = [r.pattern for r in rules if r.effect == ALLOW and implies(r.action, action)]
+            deny = [r.pattern for r in rules if r.effect != ALLOW and implies(action, r.action)]
             table = (_PatternTrie(allow), _PatternTrie(deny))
             self._tables[key] = table
         return table

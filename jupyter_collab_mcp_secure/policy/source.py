@@ -123,15 +123,8 @@ def _is_standard(model: Model) -> bool:
     reference = Model()
     reference.load_model(str(bundled_policies_dir() / "model.conf"))
     sections = (("r", "r"), ("p", "p"), ("e", "e"), ("m", "m"))
-    same = all(
-        _normalized(model[sec][key].value) == _normalized(reference[sec][key].value)
-        for sec, key in sections
-    )
-    return (
-        same
-        and set(model.model.get("g", {})) == {"g"}
-        and set(model.model["p"]) == {"p"}
-    )
+    same = all(_normalized(model[sec][key].value) == _normalized(reference[sec][key].value) for sec, key in sections)
+    return same and set(model.model.get("g", {})) == {"g"} and set(model.model["p"]) == {"p"}
 
 
 def load_files(model_path: str | Path, policy_path: str | Path) -> PolicySnapshot:
@@ -140,15 +133,11 @@ def load_files(model_path: str | Path, policy_path: str | Path) -> PolicySnapsho
     try:
         model_text = Path(model_path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise PolicyError(
-            source, [Finding(ERROR, None, f"cannot read model {model_path}: {error}")]
-        ) from error
+        raise PolicyError(source, [Finding(ERROR, None, f"cannot read model {model_path}: {error}")]) from error
     try:
         policy_bytes = Path(policy_path).read_bytes()
     except OSError as error:
-        raise PolicyError(
-            source, [Finding(ERROR, None, f"cannot read policy: {error}")]
-        ) from error
+        raise PolicyError(source, [Finding(ERROR, None, f"cannot read policy: {error}")]) from error
     return build_snapshot(model_text, policy_bytes, source)
 
 
@@ -156,22 +145,14 @@ def build_snapshot(model_text: str, policy_bytes: bytes, source: str) -> PolicyS
     try:
         policy_text = policy_bytes.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise PolicyError(
-            source, [Finding(ERROR, None, f"not UTF-8: {error}")]
-        ) from error
+        raise PolicyError(source, [Finding(ERROR, None, f"not UTF-8: {error}")]) from error
     model = Model()
     try:
         model.load_model_from_text(model_text)
         if "m" not in model.model or "p" not in model.model or "r" not in model.model:
-            raise ValueError(
-                "the model needs [request_definition], [policy_definition] and [matchers]"
-            )
-    except (
-        Exception
-    ) as error:  # Casbin raises bare exceptions of many kinds for a bad model
-        raise PolicyError(
-            source, [Finding(ERROR, None, f"model does not load: {error}")]
-        ) from error
+            raise ValueError("the model needs [request_definition], [policy_definition] and [matchers]")
+    except Exception as error:  # Casbin raises bare exceptions of many kinds for a bad model
+        raise PolicyError(source, [Finding(ERROR, None, f"model does not load: {error}")]) from error
 
     rules, links, findings = _parse_lines(policy_text)
     if any(finding.severity == ERROR for finding in findings):
@@ -215,17 +196,11 @@ def _parse_lines(text: str) -> tuple[list[Rule], list[RoleLink], list[Finding]]:
         try:
             tokens = split_line(line)
         except IndexError:
-            findings.append(
-                Finding(ERROR, number, "unbalanced brackets or parentheses")
-            )
+            findings.append(Finding(ERROR, number, "unbalanced brackets or parentheses"))
             continue
         kind, values = tokens[0], tokens[1:]
         if kind not in POLICY_FIELDS:
-            findings.append(
-                Finding(
-                    ERROR, number, f"unknown line type {kind!r} (expected 'p' or 'g')"
-                )
-            )
+            findings.append(Finding(ERROR, number, f"unknown line type {kind!r} (expected 'p' or 'g')"))
             continue
         expected = POLICY_FIELDS[kind]
         if len(values) != len(expected):
@@ -260,16 +235,10 @@ def _rule_problems(rule: Rule) -> list[Finding]:
             )
         )
     if rule.effect not in EFFECTS:
-        problems.append(
-            Finding(ERROR, rule.line, f"unknown effect {rule.effect!r} (allow or deny)")
-        )
+        problems.append(Finding(ERROR, rule.line, f"unknown effect {rule.effect!r} (allow or deny)"))
     problem = pattern_problem(rule.pattern)
     if problem:
-        problems.append(
-            Finding(
-                ERROR, rule.line, f"pattern {rule.pattern!r} can never match: {problem}"
-            )
-        )
+        problems.append(Finding(ERROR, rule.line, f"pattern {rule.pattern!r} can never match: {problem}"))
     return problems
 
 
@@ -288,29 +257,18 @@ def _subject_problems(subject: str, line: int | None) -> list[Finding]:
             )
         ]
     if colon and not name:
-        return [
-            Finding(ERROR, line, f"subject {subject!r} has no name after the colon")
-        ]
+        return [Finding(ERROR, line, f"subject {subject!r} has no name after the colon")]
     return []
 
 
-def _confirm_casbin_agrees(
-    enforcer: casbin.Enforcer, rules: list[Rule], links: list[RoleLink], source: str
-) -> None:
+def _confirm_casbin_agrees(enforcer: casbin.Enforcer, rules: list[Rule], links: list[RoleLink], source: str) -> None:
     """The index is built from our parse; refuse to run if Casbin read the file differently."""
     loaded_rules = [list(values) for values in enforcer.model.model["p"]["p"].policy]
-    loaded_links = [
-        list(values)
-        for values in enforcer.model.model.get("g", {}).get("g", _LineCapture()).policy
-    ]
+    loaded_links = [list(values) for values in enforcer.model.model.get("g", {}).get("g", _LineCapture()).policy]
     ours_rules = [[r.subject, r.pattern, r.action, r.effect] for r in rules]
     ours_links = [[link.member, link.role] for link in links]
     if loaded_rules != ours_rules or loaded_links != ours_links:
         raise PolicyError(
             source,
-            [
-                Finding(
-                    ERROR, None, "Casbin read the policy differently from the validator"
-                )
-            ],
+            [Finding(ERROR, None, "Casbin read the policy differently from the validator")],
         )

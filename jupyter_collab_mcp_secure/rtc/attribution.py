@@ -48,7 +48,9 @@ class AttributionLog:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
-    def record(self, *, file_id: str, started: float, principal: Principal, tool: str, finished: float | None = None) -> None:
+    def record(
+        self, *, file_id: str, started: float, principal: Principal, tool: str, finished: float | None = None
+    ) -> None:
         agent = principal.agent or principal.declared_client
         with self._lock:
             self._db.execute(

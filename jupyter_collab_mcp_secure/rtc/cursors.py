@@ -105,7 +105,7 @@ def clean_position(position: Any) -> dict[str, Any] | None:
     named = {key: position.get(key) for key in ("type", "tname", "item") if position.get(key) is not None}
     if len(named) != 1:
         return None
-    (key, value), = named.items()
+    ((key, value),) = named.items()
     if key == "tname":
         if not isinstance(value, str):
             return None

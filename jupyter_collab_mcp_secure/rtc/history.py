@@ -133,7 +133,10 @@ def content_changes(updates: Sequence[Update], kind: str) -> list[bool]:
 
     # Subscriptions end when collected: keep them for the replay.
     if kind == NOTEBOOK:
-        subscriptions = [doc.get("cells", type=Array).observe_deep(saw_change), doc.get("meta", type=Map).observe_deep(saw_change)]
+        subscriptions = [
+            doc.get("cells", type=Array).observe_deep(saw_change),
+            doc.get("meta", type=Map).observe_deep(saw_change),
+        ]
     else:
         subscriptions = [doc.get("source", type=Text).observe(saw_change)]
     flags = []
@@ -212,7 +215,9 @@ def _describe(version: Version, changes: dict[str, int]) -> dict[str, Any]:
 class DocumentHistory:
     """The versions of one document (by file id, which survives renames)."""
 
-    def __init__(self, database: Path, attribution: AttributionLog, kind: str, file_id: str, quiet_period: float) -> None:
+    def __init__(
+        self, database: Path, attribution: AttributionLog, kind: str, file_id: str, quiet_period: float
+    ) -> None:
         self.database = database
         self.attribution = attribution
         self.kind = kind

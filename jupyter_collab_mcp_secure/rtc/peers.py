@@ -184,7 +184,9 @@ class AgentPeers:
         tool = call.tool if call is not None else None
         activity_type = TOOL_ACTIVITY.get(tool or "", tool or "edit")
         where = f" (cell {cell_id})" if cell_id else ""
-        self._record(agent, activity_type, document.path, document.room_id, f"{tool or activity_type} on {document.path}{where}")
+        self._record(
+            agent, activity_type, document.path, document.room_id, f"{tool or activity_type} on {document.path}{where}"
+        )
         await self._publish_everywhere(agent)
 
     async def join(self, principal: Principal, mcp_session_id: str | None, document: OpenDocument) -> RoomPeer:
@@ -434,7 +436,9 @@ class AgentPeers:
         offset = length if index is None else max(0, min(index, length))
         return relative_position(ytext, offset)
 
-    def _record(self, agent: Agent, activity_type: str, path: str | None, room_id: str | None, description: str) -> None:
+    def _record(
+        self, agent: Agent, activity_type: str, path: str | None, room_id: str | None, description: str
+    ) -> None:
         self.activity.add(
             ActivityEntry(
                 activity_type=activity_type,

@@ -148,7 +148,10 @@ async def update_cursor_position(
         head = _offset(text, position, "position")
         anchor = head
         if selection is not None:
-            start, end = _offset(text, selection.start, "selection.start"), _offset(text, selection.end, "selection.end")
+            start, end = (
+                _offset(text, selection.start, "selection.start"),
+                _offset(text, selection.end, "selection.end"),
+            )
             if head not in (start, end):
                 raise ToolFailure(INVALID_ARGUMENT, "position must be the start or the end of the selection")
             anchor = start if head == end else end

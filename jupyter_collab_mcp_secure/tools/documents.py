@@ -94,9 +94,7 @@ def _require_text(path: str) -> None:
 
 def _check_file_type(file_type: str | None) -> None:
     if file_type is not None and file_type not in FILE_TYPES:
-        raise ToolFailure(
-            INVALID_ARGUMENT, f"unknown file_type '{file_type}'; one of: {', '.join(sorted(FILE_TYPES))}"
-        )
+        raise ToolFailure(INVALID_ARGUMENT, f"unknown file_type '{file_type}'; one of: {', '.join(sorted(FILE_TYPES))}")
 
 
 def _check_version(document: OpenDocument, expected_version: str | None) -> None:

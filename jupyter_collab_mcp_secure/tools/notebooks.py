@@ -145,12 +145,14 @@ def _open_notebook(current: CallContext, fork_id: str | None) -> contextlib.Abst
     return current.app.forks.open_target(current.paths[0], NOTEBOOK, fork_id)
 
 
-def _recorded(current: CallContext, document: OpenDocument, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[None]:
+def _recorded(
+    current: CallContext, document: OpenDocument, fork_id: str | None
+) -> contextlib.AbstractAsyncContextManager[None]:
     return recorded(document, current.app.attribution, current.principal, current.tool, fork_id)
 
 
 async def _show_agent(current: CallContext, document: OpenDocument, fork_id: str | None, cell_id: str | None) -> None:
-    """The agent appears in the notebook's room with its cursor at the cell it touched (forks have no room of people)."""
+    """The agent appears in the notebook's room, its cursor at the cell it touched (a fork has no people in it)."""
     if fork_id is None:
         await current.app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
 
@@ -290,7 +292,8 @@ async def execute_notebook_cell(
     current = call()
     timeout = min(timeout, current.app.execution_timeout_max)
     answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-    # Not a child of this call: a client that goes away cancels the call, never the execution (or its lease on the room).
+    # Not a child of this call: a client that goes away cancels the call, never the execution
+    # (nor its lease on the room).
     run = asyncio.create_task(_execute(current, cell_id, timeout, expected_version, ctx, answer))
     run.add_done_callback(_log_failure)
     answer.add_done_callback(_consume)
@@ -392,7 +395,7 @@ async def _timed_out(
     outputs: LiveCellOutputs,
     cap: int,
 ) -> ToolFailure:
-    """Interrupt a cell that ran out of time and describe what it did; a cell still queued in the kernel is left alone."""
+    """Interrupt a cell that ran out of time and describe what it did; a cell still queued is left alone."""
     if not execution.started:
         message = (
             "the kernel was busy with other work for the whole timeout; the cell is queued and will run when it is free"
@@ -420,7 +423,8 @@ def _result(
     if execution.status == DEAD:
         raise ToolFailure(
             UNAVAILABLE,
-            "the kernel died while running the cell; it is being restarted (its variables are gone): run the cell again",
+            "the kernel died while running the cell; it is being restarted (its variables are gone): "
+            "run the cell again",
             **with_untrusted({"outputs": bound_outputs(outputs.outputs, cap)}),
         )
     result: dict[str, Any] = {
