@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from harness import JupyterServer, start_server, write_notebook
 
+# Fixture modules shared by several test modules (servers with JWT keys, document history, Redis).
+pytest_plugins = ["jwt_support", "documents_fixtures", "ratelimit_fixtures"]
+
 
 def populate(root: Path) -> None:
     write_notebook(root / "notebooks" / "demo.ipynb", ["x = 21", "print(x * 2)", ("markdown", "# Notes")])

@@ -1,4 +1,4 @@
-"""A server whose collaboration rooms keep their Y updates in this extension's store (history needs it)."""
+"""A server for the document, history and fork tests, and helpers to drive documents."""
 
 from __future__ import annotations
 
@@ -16,10 +16,6 @@ from harness import Collaborator, JupyterServer, start_server
 from pycrdt import Text
 from pycrdt._sync import create_sync_message
 
-STORE_CONFIG: dict[str, Any] = {
-    "YDocExtension": {"ystore_class": "jupyter_collab_mcp_secure.rtc.ystore.CollabYStore"},
-}
-
 _names = itertools.count()
 
 
@@ -31,7 +27,7 @@ def unique_name(stem: str, suffix: str = ".txt") -> str:
 def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     workdir = tmp_path_factory.mktemp("documents")
     populate(workdir / "root")
-    running = start_server(workdir, config=STORE_CONFIG)
+    running = start_server(workdir)
     yield running
     running.stop()
 

@@ -186,6 +186,19 @@ def start_server(
     raise RuntimeError(f"jupyter server did not get ready:\n{server.log_text()[-5000:]}")
 
 
+async def audit_records(
+    server: JupyterServer, predicate: Callable[[dict[str, Any]], bool], count: int, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """The audit records matching `predicate`, once at least `count` are written (a writer thread writes them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = server.audit_log.read_text().splitlines() if server.audit_log.exists() else []
+        found = [record for record in map(json.loads, lines) if predicate(record)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
 @contextlib.asynccontextmanager
 async def mcp_client(
     server: JupyterServer,

@@ -11,7 +11,6 @@ import httpx
 import jwt
 import pytest
 from harness import JupyterServer, call, call_error, mcp_client, start_server
-from ratelimit_fixtures import redis, redis_server  # noqa: F401 (fixtures)
 
 from jupyter_collab_mcp_secure.audit.verify import verify_files
 

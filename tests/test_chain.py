@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from harness import JupyterServer, mcp_client
-from jwt_support import jwt_server, token
+from harness import JupyterServer, audit_records, mcp_client
+from jwt_support import token
 
 from jupyter_collab_mcp_secure.gateway.context import CallContext, current_call
 from jupyter_collab_mcp_secure.identity.principal import AuthMethod, Principal
 from jupyter_collab_mcp_secure.registry import BY_NAME, TOOLS
 from jupyter_collab_mcp_secure.server import guarded, tool_function
-
-__all__ = ["jwt_server"]
 
 DEMO = "notebooks/demo.ipynb"
 TEXT = "notes.txt"
@@ -64,7 +61,6 @@ async def test_every_registered_tool_passes_the_chain(jwt_server: JupyterServer)
         "PUT", f"api/collaboration/session/{DEMO}", json={"format": "json", "type": "notebook"}
     ).json()
     session_id = f"json:notebook:{session['fileId']}"
-    before = len(jwt_server.audit_log.read_text().splitlines())
     outcomes: dict[str, dict[str, Any]] = {}
     async with mcp_client(jwt_server, token("RS256", sub="mallory", azp="probe")) as client:
         listed = await client.list_tools()
@@ -72,8 +68,10 @@ async def test_every_registered_tool_passes_the_chain(jwt_server: JupyterServer)
         for spec in TOOLS:
             result = await client.call_tool(spec.name, arguments_for(spec.name, session_id))
             outcomes[spec.name] = {"is_error": result.is_error, "body": result.structured_content}
-    records = [json.loads(line) for line in jwt_server.audit_log.read_text().splitlines()[before:]]
-    audited = {r["tool"]: r for r in records if r.get("event") == "tool_call" and r.get("user") == "mallory"}
+    records = await audit_records(
+        jwt_server, lambda r: r.get("event") == "tool_call" and r.get("user") == "mallory", len(TOOLS)
+    )
+    audited = {record["tool"]: record for record in records}
     for spec in TOOLS:
         record = audited.get(spec.name)
         assert record is not None, f"{spec.name} left no audit record"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from documents_fixtures import docs_server, eventually, source_of, unique_name, write_file  # noqa: F401
+from documents_fixtures import eventually, source_of, unique_name, write_file
 from harness import Collaborator, call, call_error, mcp_client, write_notebook
 from pycrdt import Doc, Text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from documents_fixtures import STORE_CONFIG, docs_server, eventually, source_of, unique_name, write_file  # noqa: F401
+from documents_fixtures import eventually, source_of, unique_name, write_file
 from harness import Collaborator, call, call_error, mcp_client
 from pycrdt import Text
 
@@ -87,7 +87,7 @@ async def test_a_fork_answers_only_for_its_own_document(docs_server) -> None:
 
 
 async def test_forks_never_merged_expire(server_factory) -> None:
-    running = server_factory("fork-ttl", config={**STORE_CONFIG, "CollabMCP": {"fork_ttl": 1.0}})
+    running = server_factory("fork-ttl", config={"CollabMCP": {"fork_ttl": 1.0}})
     path = write_file(running, "draft.txt", "draft\n")
     async with mcp_client(running) as client:
         fork = await call(client, "fork_document", path=path, title="short-lived")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from documents_fixtures import (
-    STORE_CONFIG,
     eventually,
     fork_holds,
     join_fork,
     source_of,
     unique_name,
     write_file,
-)  # noqa: F401
+)
 from harness import Collaborator, call, call_error, mcp_client, start_server, write_notebook
 from pycrdt import Array, Map, Text
 
@@ -118,14 +117,14 @@ async def eventually_async(read, expected, attempts: int = 200) -> None:
 
 
 async def test_history_survives_a_restart_and_lives_outside_the_root(server_factory) -> None:
-    running = server_factory("history-restart", config=STORE_CONFIG)
+    running = server_factory("history-restart")
     path = write_file(running, "kept.txt", "one\n")
     async with mcp_client(running, client_name="restart-agent") as client:
         await call(client, "insert_text", path=path, text="two\n", position=-1)
         before = (await call(client, "get_document_history", path=path))["versions"]
     await eventually(lambda: (running.root / path).read_text() == "one\ntwo\n")
     running.stop()
-    again = start_server(running.workdir, config=STORE_CONFIG)
+    again = start_server(running.workdir)
     try:
         async with mcp_client(again) as client:
             after = (await call(client, "get_document_history", path=path))["versions"]

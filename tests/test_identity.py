@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from harness import JupyterServer, call, call_error, mcp_client
+from harness import JupyterServer, audit_records, call, call_error, mcp_client
 from jwt_support import (
     _RSA,
     _RSA_PUBLIC_PEM,
@@ -19,14 +19,11 @@ from jwt_support import (
     SECRET,
     claims,
     hs256_with_rsa_public_key,
-    jwt_server,
     token,
     unsigned,
 )
 
 from jupyter_collab_mcp_secure.identity.jwt_verifier import InvalidCredentials, JWTVerifier
-
-__all__ = ["jwt_server"]
 
 
 async def test_server_token_is_the_owner_with_a_stable_name(server: JupyterServer) -> None:
@@ -179,6 +176,6 @@ async def test_tokens_resolved_by_the_servers_identity_provider(server_factory) 
     assert denied["code"] == "forbidden"
     refused = httpx.post(hub_like.mcp_url, headers={"Authorization": "Bearer hub-token-unknown"}, json={})
     assert refused.status_code == 401
-    records = [json.loads(line) for line in hub_like.audit_log.read_text().splitlines()]
-    calls = [(r["user"], r["auth"], r["decision"]) for r in records if r.get("tool") == "get_notebook"]
+    records = await audit_records(hub_like, lambda r: r.get("tool") == "get_notebook", 2)
+    calls = [(r["user"], r["auth"], r["decision"]) for r in records]
     assert calls == [("owner", "jupyter", "allow"), ("alice", "jupyter", "deny")]

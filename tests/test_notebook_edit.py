@@ -27,11 +27,15 @@ async def disk_cells(server, path: str, predicate, timeout: float = 20) -> list[
     """The cells in the file once `predicate` holds for them (the room saves after a short debounce)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
+        try:
+            saved = json.loads((server.root / path).read_text())
+        except json.JSONDecodeError:
+            saved = {"cells": None}  # caught mid-save: the contents manager writes the file in place
         cells = [
             {**cell, "source": "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]}
-            for cell in json.loads((server.root / path).read_text())["cells"]
+            for cell in saved["cells"] or []
         ]
-        if predicate(cells):
+        if saved["cells"] is not None and predicate(cells):
             return cells
         assert asyncio.get_running_loop().time() < deadline, f"file never reached the expected state: {cells}"
         await asyncio.sleep(0.1)

@@ -7,7 +7,6 @@ import logging
 import pytest
 from audit_fixtures import ALICE, make_call
 from harness import free_port
-from ratelimit_fixtures import redis, redis_server  # noqa: F401 (fixtures)
 from traitlets import TraitError
 
 from jupyter_collab_mcp_secure.gateway.chain import Chain
