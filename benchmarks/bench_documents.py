@@ -31,8 +31,6 @@ from jupyter_collab_mcp_secure.rtc.attribution import AttributionLog  # noqa: E4
 from jupyter_collab_mcp_secure.rtc.history import DocumentHistory  # noqa: E402
 from jupyter_collab_mcp_secure.rtc.ystore import store_key  # noqa: E402
 
-STORE_CONFIG = {"YDocExtension": {"ystore_class": "jupyter_collab_mcp_secure.rtc.ystore.CollabYStore"}}
-
 
 def report(name: str, samples: list[float]) -> None:
     ordered = sorted(samples)
@@ -47,7 +45,7 @@ async def bench_server(workdir: Path, inserts: int, updates: int) -> None:
     big = line * (1_048_576 // len(line.encode()))
     (root / "big.txt").write_text(big)
     (root / "typed.txt").write_text("")
-    server = start_server(workdir, config=STORE_CONFIG)
+    server = start_server(workdir)
     try:
         async with mcp_client(server) as client:
             await call(client, "get_document", path="big.txt", include_collaboration_state=False)

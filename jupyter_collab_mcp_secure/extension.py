@@ -200,7 +200,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         await self.forks.close()
         await self.executions.close()
         await self.rtc.close()
-        self.attribution.close()
+        await self.attribution.close()
         await self.policy.stop()
         await self.limiter.close()
         await self.audit.close()

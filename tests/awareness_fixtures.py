@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import websockets
-from harness import JupyterServer
-from pycrdt import Awareness, Doc, YMessageType, create_awareness_message, read_message
+from harness import AwarenessPeer, JupyterServer
+from pycrdt import Awareness, YMessageType
 
 GLOBAL_ROOM = "JupyterLab:globalAwareness"
 AUDIENCE = "collab-mcp-tests"
@@ -38,13 +38,11 @@ def user_state(username: str, display_name: str, **extra: Any) -> dict[str, Any]
     }
 
 
-class GlobalAwarenessPeer:
+class GlobalAwarenessPeer(AwarenessPeer):
     """A JupyterLab tab's connection to the global awareness room (the Collaborators panel's source)."""
 
     def __init__(self, websocket: Any) -> None:
-        self.websocket = websocket
-        self.awareness = Awareness(Doc())
-        self.changed = asyncio.Event()
+        super().__init__(websocket)
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -63,23 +61,7 @@ class GlobalAwarenessPeer:
         async for message in self.websocket:
             message = bytes(message)
             if message[0] == YMessageType.AWARENESS:
-                self.awareness.apply_awareness_update(read_message(message[1:]), "remote")
-                self.changed.set()
-
-    async def set_awareness(self, state: dict[str, Any]) -> None:
-        self.awareness.set_local_state(state)
-        update = self.awareness.encode_awareness_update([self.awareness.client_id])
-        await self.websocket.send(create_awareness_message(update))
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError("global awareness peer did not observe the expected state in time")
-            self.changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.5))
+                self.receive_awareness(message)
 
 
 def agent_states(awareness: Awareness) -> dict[int, dict[str, Any]]:

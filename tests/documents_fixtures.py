@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 from conftest import populate
 from harness import Collaborator, JupyterServer, start_server
 from pycrdt import Text
-from pycrdt._sync import create_sync_message
 
 _names = itertools.count()
 
@@ -42,20 +40,9 @@ def write_file(server: JupyterServer, name: str, content: str | bytes) -> str:
     return name
 
 
-@contextlib.asynccontextmanager
-async def join_fork(server: JupyterServer, fork_id: str) -> AsyncIterator[Collaborator]:
+def join_fork(server: JupyterServer, fork_id: str) -> contextlib.AbstractAsyncContextManager[Collaborator]:
     """A websocket peer in a fork's room, as JupyterLab joins a fork."""
-    url = f"{server.ws_url}api/collaboration/room/{fork_id}"
-    async with websockets.connect(url, additional_headers=server.headers(), max_size=None) as websocket:
-        peer = Collaborator(websocket, fork_id)
-        peer._tasks = [asyncio.create_task(peer._receive()), asyncio.create_task(peer._send_updates())]
-        await websocket.send(create_sync_message(peer.doc))
-        try:
-            await asyncio.wait_for(peer.synced.wait(), 30)
-            yield peer
-        finally:
-            for task in peer._tasks:
-                task.cancel()
+    return Collaborator.connect(server, fork_id)
 
 
 def source_of(peer: Collaborator) -> str:

@@ -235,7 +235,37 @@ async def call_error(client: Client, tool: str, **arguments: Any) -> dict[str, A
     return result.structured_content["error"]
 
 
-class Collaborator:
+class AwarenessPeer:
+    """A websocket peer with its own awareness state, as a JupyterLab tab has in every room it joins."""
+
+    def __init__(self, websocket: Any) -> None:
+        self.websocket = websocket
+        self.doc = Doc()
+        self.awareness = Awareness(self.doc)
+        self.changed = asyncio.Event()
+
+    async def set_awareness(self, state: dict[str, Any]) -> None:
+        self.awareness.set_local_state(state)
+        update = self.awareness.encode_awareness_update([self.awareness.client_id])
+        await self.websocket.send(create_awareness_message(update))
+
+    def receive_awareness(self, message: bytes) -> None:
+        self.awareness.apply_awareness_update(read_message(message[1:]), "remote")
+        self.changed.set()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+        """Wait until `predicate()` holds on this peer's view."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"{type(self).__name__} did not observe the expected state in time")
+            self.changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.5))
+
+
+class Collaborator(AwarenessPeer):
     """A second peer in a room, speaking the Yjs sync and awareness protocol over the room websocket.
 
     It stands in for a JupyterLab tab: edits made on `doc` reach the server, and
@@ -243,12 +273,9 @@ class Collaborator:
     """
 
     def __init__(self, websocket: Any, room_id: str) -> None:
-        self.websocket = websocket
+        super().__init__(websocket)
         self.room_id = room_id
-        self.doc = Doc()
-        self.awareness = Awareness(self.doc)
         self.synced = asyncio.Event()
-        self.changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._updates: asyncio.Queue[bytes] = asyncio.Queue()
         self.doc.observe(lambda event: self._updates.put_nowait(event.update))
@@ -258,12 +285,23 @@ class Collaborator:
     async def join(
         cls, server: JupyterServer, path: str, kind: str = "notebook", token: str | None = None
     ) -> AsyncIterator[Collaborator]:
+        """Open the document's collaboration session as JupyterLab does, then join its room."""
         file_format = "json" if kind == "notebook" else "text"
         session = server.api("PUT", f"api/collaboration/session/{path}", json={"format": file_format, "type": kind})
         session.raise_for_status()
         info = session.json()
         room_id = f"{file_format}:{kind}:{info['fileId']}"
-        url = f"{server.ws_url}api/collaboration/room/{room_id}?sessionId={info['sessionId']}"
+        async with cls.connect(server, room_id, session_id=info["sessionId"], token=token) as peer:
+            yield peer
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls, server: JupyterServer, room_id: str, *, session_id: str | None = None, token: str | None = None
+    ) -> AsyncIterator[Collaborator]:
+        """Join a room by id (a fork's room has no session of its own) and sync with it."""
+        query = f"?sessionId={session_id}" if session_id else ""
+        url = f"{server.ws_url}api/collaboration/room/{room_id}{query}"
         async with websockets.connect(url, additional_headers=server.headers(token), max_size=None) as websocket:
             peer = cls(websocket, room_id)
             peer._tasks = [asyncio.create_task(peer._receive()), asyncio.create_task(peer._send_updates())]
@@ -286,26 +324,9 @@ class Collaborator:
                     await self.websocket.send(reply)
                 self.changed.set()
             elif message[0] == YMessageType.AWARENESS:
-                self.awareness.apply_awareness_update(read_message(message[1:]), "remote")
-                self.changed.set()
+                self.receive_awareness(message)
 
     async def _send_updates(self) -> None:
         while True:
             update = await self._updates.get()
             await self.websocket.send(create_update_message(update))
-
-    async def set_awareness(self, state: dict[str, Any]) -> None:
-        self.awareness.set_local_state(state)
-        update = self.awareness.encode_awareness_update([self.awareness.client_id])
-        await self.websocket.send(create_awareness_message(update))
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
-        """Wait until `predicate()` holds on this peer's view."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError("collaborator did not observe the expected state in time")
-            self.changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.5))

@@ -48,10 +48,10 @@ class Recorder:
 
 
 @pytest.fixture
-def attribution(tmp_path: Path) -> AttributionLog:
+async def attribution(tmp_path: Path) -> AttributionLog:
     log = AttributionLog(tmp_path / "attribution.sqlite")
     yield log
-    log.close()
+    await log.close()
 
 
 def text_history(tmp_path: Path) -> tuple[FakeStore, Recorder, Text]:

@@ -8,6 +8,7 @@ Kept in SQLite outside the served root, so it survives restarts.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -47,6 +48,19 @@ class AttributionLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._pending: dict[str, set[asyncio.Task[None]]] = {}
+
+    def track(self, file_id: str, recording: asyncio.Task[None]) -> None:
+        """A record still being made (it waits for the edit's updates to be stored); `settled` waits for it."""
+        pending = self._pending.setdefault(file_id, set())
+        pending.add(recording)
+        recording.add_done_callback(pending.discard)
+
+    async def settled(self, file_id: str) -> None:
+        """Every edit made so far on the document has its record."""
+        pending = self._pending.get(file_id)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def record(
         self, *, file_id: str, started: float, principal: Principal, tool: str, finished: float | None = None
@@ -66,6 +80,8 @@ class AttributionLog:
             ).fetchall()
         return [Edit(*row) for row in rows]
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        for pending in self._pending.values():
+            await asyncio.gather(*pending, return_exceptions=True)
         with self._lock:
             self._db.close()

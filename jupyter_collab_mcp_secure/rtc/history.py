@@ -328,13 +328,28 @@ async def attributed(
         ydoc.unobserve(subscription)
     if not updates:
         return
+    # The call need not wait for the store's write: history waits for this record instead.
+    recording = asyncio.get_running_loop().create_task(
+        _record_when_stored(attribution, document.file_id, started, stored, principal, tool)
+    )
+    attribution.track(document.file_id, recording)
+
+
+async def _record_when_stored(
+    attribution: AttributionLog,
+    file_id: str,
+    started: float,
+    stored: list[asyncio.Future[StoredSpan]],
+    principal: Principal,
+    tool: str,
+) -> None:
     finished = None
     if stored:
         with contextlib.suppress(asyncio.TimeoutError):
             spans = await asyncio.wait_for(asyncio.gather(*stored), STORE_WRITE_TIMEOUT)
             started = min(span.earliest for span in spans)
             finished = max(span.latest for span in spans)
-    attribution.record(file_id=document.file_id, started=started, finished=finished, principal=principal, tool=tool)
+    attribution.record(file_id=file_id, started=started, finished=finished, principal=principal, tool=tool)
 
 
 def recorded(

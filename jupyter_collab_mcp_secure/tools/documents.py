@@ -327,6 +327,7 @@ async def _history(path: str, kind: str) -> DocumentHistory:
     room = rtc.live_room(room_id)
     if room is not None:
         await settled(room)
+    await app.attribution.settled(file_id)
     quiet_period = app.history_quiet_period
     return await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
 
