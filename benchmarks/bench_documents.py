@@ -111,7 +111,7 @@ async def bench_worst_case_history(workdir: Path, updates: int) -> None:
         history.newest(10)
         samples.append(time.perf_counter() - started)
     report(f"history in process, {updates} updates as {len(history.versions)} versions", samples)
-    attribution.close()
+    await attribution.close()
 
 
 async def main() -> None:

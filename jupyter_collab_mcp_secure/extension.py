@@ -71,6 +71,16 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         ),
     ).tag(config=True)
 
+    allowed_hosts = List(
+        Unicode(),
+        help=(
+            "Host names /mcp answers to (besides localhost and loopback addresses), checked whatever "
+            "the bind address, against DNS rebinding. Empty: Jupyter's own Host check, which accepts "
+            "any host when ServerApp.allow_remote_access is on (bearer-only authentication keeps a "
+            "rebound page from using a browser's credentials either way)."
+        ),
+    ).tag(config=True)
+
     authorization_servers = List(
         Unicode(),
         help=(
@@ -173,6 +183,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
             self.mcp._lowlevel_server,
             event_store_limits=self.event_store_limits(),
             on_session_end=self.peers.end_session,
+            max_sessions_per_principal=self.max_sessions_per_principal,
             max_request_body_size=self.max_request_body_bytes,
             session_idle_timeout=self.session_idle_timeout,
         )

@@ -14,6 +14,7 @@ from mcp.server.context import CallNext as SDKCallNext
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from .gateway.chain import Chain
 from .gateway.context import CallContext, current_call
@@ -91,7 +92,7 @@ class GatewayMiddleware:
             tool=str(params.get("name", "")),
             arguments=arguments if isinstance(arguments, dict) else {},
             request_id=uuid.uuid4().hex,
-            mcp_session_id=request.headers.get("mcp-session-id") if request is not None else None,
+            mcp_session_id=_session_id(ctx),
             remote_ip=request.client.host if request is not None and request.client else None,
             app=self.app,
         )
@@ -107,6 +108,16 @@ class GatewayMiddleware:
             return await self.chain(call)
         finally:
             current_call.reset(token)
+
+
+def _session_id(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    """The MCP session the call belongs to: only the handshake era has sessions, which the SDK checks.
+
+    In the per-request era the header is whatever the client sent, so it names nothing.
+    """
+    if ctx.request is None or ctx.protocol_version not in HANDSHAKE_PROTOCOL_VERSIONS:
+        return None
+    return ctx.request.headers.get("mcp-session-id")
 
 
 def _structured(result: Any) -> CallToolResult:

@@ -13,6 +13,7 @@ from jupyter_collab_mcp_secure.audit.sinks import FileSink
 from jupyter_collab_mcp_secure.audit.trail import AuditTrail
 from jupyter_collab_mcp_secure.gateway.context import CallContext
 from jupyter_collab_mcp_secure.identity.principal import Principal
+from jupyter_collab_mcp_secure.registry import BY_NAME
 
 ALICE = Principal(
     user="alice",
@@ -32,6 +33,8 @@ def make_trail(directory: Path, *, sink: FileSink | None = None, **options: Any)
 
 def make_call(tool: str = "update_notebook_cell", principal: Principal = ALICE, **fields: Any) -> CallContext:
     fields.setdefault("arguments", {"path": "notebooks/demo.ipynb", "cell_id": "c1", "content": "secret = 42"})
+    # As the resolve stage leaves it for the stages after it.
+    fields.setdefault("spec", BY_NAME.get(tool))
     return CallContext(principal=principal, tool=tool, request_id="req-1", **fields)
 
 

@@ -68,6 +68,9 @@ async def test_every_registered_tool_passes_the_chain(jwt_server: JupyterServer)
         for spec in TOOLS:
             result = await client.call_tool(spec.name, arguments_for(spec.name, session_id))
             outcomes[spec.name] = {"is_error": result.is_error, "body": result.structured_content}
+    for listing, key in (("list_notebooks", "notebooks"), ("list_documents", "documents")):
+        assert outcomes[listing]["body"][key] == [], listing
+    assert outcomes["get_active_sessions"]["body"]["sessions"] == []
     records = await audit_records(
         jwt_server, lambda r: r.get("event") == "tool_call" and r.get("user") == "mallory", len(TOOLS)
     )
@@ -79,6 +82,7 @@ async def test_every_registered_tool_passes_the_chain(jwt_server: JupyterServer)
         if spec.action is None or spec.filtered:
             # Nothing to protect by path: it runs, and listings are filtered down to nothing here.
             assert record["decision"] == "allow", spec.name
+            assert not outcome["is_error"], (spec.name, outcome)
         elif spec.name == "merge_document_fork":
             # An unknown fork id cannot be resolved to a document, so nothing runs either.
             assert outcome["is_error"] and outcome["body"]["error"]["code"] in ("not_found", "forbidden")

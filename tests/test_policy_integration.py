@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+import websockets
 from harness import (
     Collaborator,
     call,
@@ -114,6 +115,7 @@ def guarded_server(tmp_path_factory):
         workdir,
         config={"CollabMCP": {"policy_file": str(policy), "policy_authorize_server": True}},
     )
+    running.policy_path = policy
     yield running
     running.stop()
 
@@ -166,3 +168,45 @@ def test_rtc_room_needs_read_on_its_document(guarded_server):
         json={"format": "json", "type": "notebook"},
     )
     assert session.status_code == 403
+
+
+async def test_fork_rooms_are_decided_on_their_root_document(guarded_server):
+    async with mcp_client(guarded_server) as client:
+        fork_id = (await call(client, "fork_document", path="open/rw.ipynb"))["fork_id"]
+    async with Collaborator.connect(guarded_server, fork_id) as peer:
+        assert peer.room_id == fork_id
+    write_atomically(guarded_server.policy_path, OWNER_LIMITED + "p, role:owner, open/**, read, deny\n")
+    try:
+        for _ in range(100):
+            try:
+                async with Collaborator.connect(guarded_server, fork_id):
+                    await asyncio.sleep(0.1)
+            except websockets.InvalidStatus as refused:
+                assert refused.response.status_code == 403
+                break
+        else:
+            raise AssertionError("the fork's room stayed open after read on its root was denied")
+    finally:
+        write_atomically(guarded_server.policy_path, OWNER_LIMITED)
+
+
+async def test_unknown_rooms_and_the_event_stream_are_refused(guarded_server):
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with Collaborator.connect(guarded_server, "not-a-room-or-fork"):
+            pass
+    assert refused.value.response.status_code == 403
+    write_atomically(guarded_server.policy_path, "p, owner, **, write, allow\n")
+    try:
+        url = f"{guarded_server.ws_url}api/events/subscribe"
+        for _ in range(100):
+            try:
+                async with websockets.connect(url, additional_headers=guarded_server.headers()):
+                    await asyncio.sleep(0.1)
+            except websockets.InvalidStatus as denied:
+                # Every principal's audit records and document paths flow there: admin only.
+                assert denied.response.status_code == 403
+                break
+        else:
+            raise AssertionError("the event stream stayed open to a principal without admin")
+    finally:
+        write_atomically(guarded_server.policy_path, OWNER_LIMITED)

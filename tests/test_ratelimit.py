@@ -10,6 +10,7 @@ from harness import free_port
 from traitlets import TraitError
 
 from jupyter_collab_mcp_secure.gateway.chain import Chain
+from jupyter_collab_mcp_secure.gateway.context import CallContext
 from jupyter_collab_mcp_secure.gateway.errors import (
     INVALID_ARGUMENT,
     RATE_LIMITED,
@@ -23,6 +24,7 @@ from jupyter_collab_mcp_secure.gateway.stages.size import ArgumentSizeStage
 from jupyter_collab_mcp_secure.identity.principal import Principal
 from jupyter_collab_mcp_secure.ratelimit.budgets import Budgets
 from jupyter_collab_mcp_secure.ratelimit.config import RateLimitConfig
+from jupyter_collab_mcp_secure.registry import BY_NAME
 
 LOG = logging.getLogger("test-ratelimit")
 BOB = Principal(user="bob", auth="jupyter", realm="jupyter", groups=("staff", "ci"))
@@ -193,8 +195,16 @@ async def test_unreachable_storage_fails_open_when_configured(caplog):
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     open_ = limiter(rate_limit_storage=nowhere, rate_limit_fail_open=True, rate_limit_storage_timeout=0.5)
     with caplog.at_level(logging.ERROR, logger="test-ratelimit"):
-        await open_.hit(ALICE, "read", 1)
+        assert await open_.hit(ALICE, "read", 1) is False
     assert any("letting calls through" in m for m in caplog.messages)
+    # The stage puts the skipped limit into the call's audit record.
+    call = CallContext(principal=ALICE, tool="get_notebook", arguments={}, request_id="r", spec=BY_NAME["get_notebook"])
+
+    async def endpoint(call: CallContext) -> str:
+        return "ran"
+
+    assert await RateLimitStage(open_)(call, endpoint) == "ran"
+    assert call.audit_notes == {"rate_limit_fail_open": True}
     await open_.close()
 
 

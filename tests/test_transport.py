@@ -155,6 +155,7 @@ class _NotRunning:
 class _FakeCollab:
     runner = _NotRunning()
     allowed_origins: list[str] = []
+    allowed_hosts: list[str] = []
 
 
 async def test_endpoint_answers_503_until_the_session_manager_runs() -> None:
@@ -209,3 +210,24 @@ async def test_sse_events_leave_one_by_one(server: JupyterServer, tmp_path) -> N
     assert not result.is_error, result.structured_content
     texts = "".join(output.get("text", "") for output in result.structured_content["outputs"])
     assert texts == "waiting\nreleased\n"
+
+
+def test_one_principal_cannot_hold_every_session(server_factory) -> None:
+    capped = server_factory("session-cap", config={"CollabMCP": {"max_sessions_per_principal": 2}})
+    headers = {**capped.headers(), "Accept": "application/json, text/event-stream"}
+    statuses = [httpx.post(capped.mcp_url, headers=headers, json=INITIALIZE).status_code for _ in range(3)]
+    assert statuses == [200, 200, 503]
+
+
+def test_allowed_hosts_hold_even_with_remote_access(server_factory) -> None:
+    exposed = server_factory(
+        "hosts",
+        config={"ServerApp": {"allow_remote_access": True}, "CollabMCP": {"allowed_hosts": ["lab.example"]}},
+    )
+    headers = {**exposed.headers(), "Accept": "application/json, text/event-stream"}
+    assert httpx.post(exposed.mcp_url, headers={**headers, "Host": "evil.example"}, json=INITIALIZE).status_code == 403
+    rebound = {**headers, "Host": "evil.example", "Origin": "http://evil.example"}
+    assert httpx.post(exposed.mcp_url, headers=rebound, json=INITIALIZE).status_code == 403
+    named = {**headers, "Host": f"lab.example:{exposed.port}"}
+    assert httpx.post(exposed.mcp_url, headers=named, json=INITIALIZE).status_code == 200
+    assert httpx.post(exposed.mcp_url, headers=headers, json=INITIALIZE).status_code == 200

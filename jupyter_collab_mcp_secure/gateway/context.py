@@ -31,6 +31,8 @@ class CallContext:
     can_read: Callable[[str], bool] = field(default=lambda path: False)
     # The CollabMCP extension: the services (RTC adapter, policy, ...) tools work with.
     app: Any = None
+    # Facts later stages want in this call's audit record (e.g. a limit skipped by fail-open).
+    audit_notes: dict[str, Any] = field(default_factory=dict)
     # Hands the call to the SDK's tool handler; set by the gateway middleware.
     invoke: Callable[[], Awaitable[Any]] | None = None
     started: float = field(default_factory=time.perf_counter)

@@ -15,7 +15,7 @@ from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvi
 from tornado.web import RequestHandler
 
 from .jwt_verifier import InvalidCredentials, JWTVerifier, looks_like_jwt
-from .principal import AuthMethod, Principal
+from .principal import AuthMethod, Principal, is_plain_name
 
 _SCHEMES = ("token", "bearer")
 
@@ -83,6 +83,8 @@ class Authenticator:
             user = await user
         if user is None:
             raise Unauthenticated("token not accepted", presented=True, method=AuthMethod.JUPYTER)
+        if not is_plain_name(user.username):
+            raise Unauthenticated("user names may not contain ':'", presented=True, method=AuthMethod.JUPYTER)
         return self.principal_for_jupyter_user(user)
 
     def principal_for_server_request(self, handler: RequestHandler, user: Any) -> Principal | None:
@@ -92,7 +94,7 @@ class Authenticator:
         secret, which makes them the owner; other providers (JupyterHub) name the user.
         """
         identity_provider = handler.identity_provider
-        if user is None or not identity_provider.auth_enabled:
+        if user is None or not identity_provider.auth_enabled or not is_plain_name(user.username):
             return None
         if type(identity_provider) in (IdentityProvider, PasswordIdentityProvider):
             return self.owner_principal()
@@ -101,7 +103,7 @@ class Authenticator:
     def principal_for_jupyter_user(self, user: Any) -> Principal:
         """A user resolved by Jupyter's IdentityProvider (under JupyterHub: a Hub token)."""
         hub_user = getattr(user, "hub_user", None) or {}
-        groups = tuple(g for g in hub_user.get("groups", ()) if isinstance(g, str))
+        groups = tuple(g for g in hub_user.get("groups", ()) if isinstance(g, str) and is_plain_name(g))
         return Principal(
             user=user.username,
             auth=AuthMethod.JUPYTER,

@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 
-from .principal import AuthMethod, Principal
+from .principal import AuthMethod, Principal, is_plain_name
 
 _SYMMETRIC = ("HS256", "HS384", "HS512")
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
@@ -106,6 +106,10 @@ class JWTVerifier:
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise InvalidCredentials(f"claim '{self.groups_claim}' must be a list of strings")
         agent = next((claims[c] for c in self.agent_claims if isinstance(claims.get(c), str) and claims[c]), None)
+        if not is_plain_name(user) or (agent is not None and not is_plain_name(agent)):
+            raise InvalidCredentials("user and agent names may not contain ':'")
+        if not all(is_plain_name(group) for group in groups):
+            raise InvalidCredentials("group names may not contain ':'")
         return Principal(
             user=user,
             auth=AuthMethod.JWT,

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 OWNER_ROLE = "role:owner"
 
 
+def is_plain_name(name: str) -> bool:
+    """User names and agent ids must not pose as Casbin subjects ('role:owner', 'group:x', 'agent:y')."""
+    return bool(name) and ":" not in name
+
+
 class AuthMethod:
     """How a principal proved who it is (the audit's `auth` field)."""
 
@@ -46,5 +51,11 @@ class Principal:
     @property
     def label(self) -> str:
         """How the principal appears to collaborators: "<agent> for <user>"."""
-        agent = self.agent or self.declared_client or "agent"
+        if self.agent:
+            agent = self.agent
+        elif self.declared_client:
+            # clientInfo.name is whatever the client says it is: shown, marked as such.
+            agent = f"{self.declared_client} (self-declared)"
+        else:
+            agent = "agent"
         return f"{agent} for {self.display_name or self.user}"

@@ -34,6 +34,7 @@ from ..gateway.errors import ToolFailure
 from ..gateway.paths import canonicalize
 from ..identity.principal import Principal
 from ..registry import ADMIN, EXECUTE, READ, WRITE
+from ..rtc.adapter import GLOBAL_AWARENESS_ROOM
 from .engine import PolicyEngine
 
 IdentityResolver = Callable[[Any, User], Principal | None]
@@ -46,7 +47,8 @@ ROOT_RESOURCES: dict[str, dict[str, str | None]] = {
     "sessions": {"read": EXECUTE, "write": EXECUTE, "execute": EXECUTE},
     "terminals": {"read": EXECUTE, "write": EXECUTE, "execute": EXECUTE},
     "kernelspecs": {"read": READ, "write": ADMIN, "execute": ADMIN},
-    "events": {"read": READ, "write": ADMIN, "execute": READ},
+    # The event stream carries every principal's audit records and document paths.
+    "events": {"read": ADMIN, "write": ADMIN, "execute": ADMIN},
     "server": {"read": ADMIN, "write": ADMIN, "execute": ADMIN},
     "config": {"read": AUTHENTICATED, "write": ADMIN, "execute": ADMIN},
     "api": {"read": AUTHENTICATED, "write": ADMIN, "execute": ADMIN},
@@ -176,9 +178,17 @@ def _room_document(authorizer: PolicyAuthorizer, handler: Any) -> str | None:
 
     if not isinstance(handler, YDocWebSocketHandler):
         return None
+    from jupyter_server_ydoc.handlers import FORK_ROOMS
+
     room_id = getattr(handler, "_room_id", "") or room_id_from_encoded_path(handler.request.path)
-    if room_id.count(":") < 2:
+    fork = FORK_ROOMS.get(room_id)
+    if fork is not None:
+        # A fork is read and edited under the grants of the document it was made from.
+        room_id = fork["root_roomid"]
+    if room_id == GLOBAL_AWARENESS_ROOM:
         return None
+    if room_id.count(":") < 2:
+        raise _Refused(f"unknown collaboration room {room_id!r}")
     return authorizer._room_path(handler, room_id)
 
 

@@ -77,9 +77,6 @@ class PolicyEngine:
     def allowed(self, principal: Principal, action: str, path: str) -> bool:
         return self._active.decider.allowed(principal.subjects, action, path)
 
-    def allowed_subjects(self, subjects: tuple[str, ...], action: str, path: str) -> bool:
-        return self._active.decider.allowed(subjects, action, path)
-
     async def start(self) -> None:
         if self._watcher is None:
             self._watcher = asyncio.create_task(self._watch(), name="collab-mcp-policy-watch")

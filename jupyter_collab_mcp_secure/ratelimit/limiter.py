@@ -67,8 +67,11 @@ class RateLimiter:
         self._auth_failures = parse_budget(auth_failure_limit)
         self._storage_down = False
 
-    async def hit(self, principal: Principal, rate_class: str, cost: int = 1) -> None:
-        """Charges `cost` calls of `rate_class`; raises `rate_limited` (with retry_after) when over."""
+    async def hit(self, principal: Principal, rate_class: str, cost: int = 1) -> bool:
+        """Charges `cost` calls of `rate_class`; raises `rate_limited` (with retry_after) when over.
+
+        False when the storage is unreachable and fail-open let the call through unlimited.
+        """
         budget = self.budgets.for_principal(principal, rate_class)
         identifiers = (NAMESPACE, principal.rate_key, rate_class)
         try:
@@ -86,8 +89,9 @@ class RateLimiter:
             self._storage_failed(error)
             if not self.fail_open:
                 raise ToolFailure(UNAVAILABLE, "the rate-limit storage is unreachable; try again later") from None
-            return
+            return False
         self._storage_recovered()
+        return True
 
     async def allow_auth_failure_record(self, remote_ip: str) -> bool:
         """False once `remote_ip` is past auth_failure_limit: its further 401s go unrecorded."""

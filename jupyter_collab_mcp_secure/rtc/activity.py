@@ -110,7 +110,7 @@ class ActivityFeed:
             candidates = reversed(self._entries.values())
         chosen: list[ActivityEntry] = []
         for entry in candidates:
-            if entry.document_path is None or can_read(entry.document_path):
+            if _visible(entry, can_read):
                 chosen.append(entry)
                 if len(chosen) >= limit:
                     break
@@ -118,7 +118,7 @@ class ActivityFeed:
 
     def last_activity_of(self, user_id: str, can_read: Callable[[str], bool]) -> str | None:
         for entry in reversed(self._entries.values()):
-            if entry.user_id == user_id and (entry.document_path is None or can_read(entry.document_path)):
+            if entry.user_id == user_id and _visible(entry, can_read):
                 return entry.time
         return None
 
@@ -135,3 +135,11 @@ class ActivityConfig(HasTraits):
 
     def make_activity_feed(self) -> ActivityFeed:
         return ActivityFeed(max_total=self.activity_max_entries, max_per_document=self.activity_max_per_document)
+
+
+def _visible(entry: ActivityEntry, can_read: Callable[[str], bool]) -> bool:
+    """Entries about no document are for everyone; a room whose document is unknown (a fork, a deleted
+    file) may name something the caller may not read, so it is shown to nobody."""
+    if entry.document_path is not None:
+        return can_read(entry.document_path)
+    return entry.session_id is None

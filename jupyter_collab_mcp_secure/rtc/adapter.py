@@ -105,6 +105,11 @@ class RTCAdapter:
     def live_room(self, room_id: str) -> Any | None:
         return self.websocket_server.rooms.get(room_id)
 
+    def live_room_of(self, path: str, kind: str) -> Any | None:
+        """The open room of a document, if any; unlike room_id_for, never indexes a new file id."""
+        file_id = self.file_ids.get_id(path)
+        return None if file_id is None else self.live_room(f"{_FORMATS[kind]}:{kind}:{file_id}")
+
     async def path_of_room(self, room_id: str) -> str:
         """The document behind a collaboration session id (a room id)."""
         parts = room_id.split(":", 2)

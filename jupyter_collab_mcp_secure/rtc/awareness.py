@@ -108,12 +108,6 @@ class AwarenessReader:
             rooms.append(DocumentRoom(room_id, path, _ROOM_KINDS[(parts[0], parts[1])], parts[2], room))
         return rooms
 
-    def room_for(self, path: str, kind: str) -> DocumentRoom | None:
-        for room in self.document_rooms():
-            if room.path == path and room.kind == kind:
-                return room
-        return None
-
     def sightings_in(self, room_id: str, path: str | None, room: Any) -> Iterator[Sighting]:
         awareness = room.awareness
         for client_id, state in list(awareness.states.items()):

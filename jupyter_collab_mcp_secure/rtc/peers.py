@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_server_ydoc.handlers import FORK_ROOMS
 from jupyter_server_ydoc.utils import JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI
 from pycrdt import Awareness, Doc, Text, create_awareness_message
 
@@ -316,10 +317,6 @@ class AgentPeers:
         """Our own agent peer behind an awareness client id (verified identity), if any."""
         return self._by_client.get(client_id)
 
-    def agents_of(self, principal: Principal) -> list[Agent]:
-        key = AgentIdentity.of(principal).key
-        return [agent for agent in self._agents.values() if agent.identity.key == key]
-
     # --- internals ---------------------------------------------------------------------
 
     def _agent(self, principal: Principal, mcp_session_id: str | None) -> Agent:
@@ -507,6 +504,10 @@ class AgentPeers:
                     peer.publish()
 
     def _path_of_room(self, room_id: str) -> str | None:
+        fork = FORK_ROOMS.get(room_id)
+        if fork is not None:
+            # Activity in a fork is about the document it was made from.
+            room_id = fork["root_roomid"]
         parts = room_id.split(":", 2)
         if len(parts) != 3:
             return None

@@ -26,9 +26,10 @@ def call() -> CallContext:
 
 
 def walk(root: Path, under: str, accept: Callable[[str], bool]) -> Iterator[str]:
-    """Relative POSIX paths below `under`, skipping hidden and checkpoint folders and hidden files.
+    """Relative POSIX paths below `under`, skipping hidden and checkpoint folders, hidden files and links.
 
-    Symlinked folders are not followed: their targets may lie outside the root.
+    Links are not listed or followed: their targets may lie outside the root or
+    under a path the caller may not read (they are opened by their real path).
     """
     start = root.joinpath(under) if under else root
     if start.is_file():
@@ -39,7 +40,8 @@ def walk(root: Path, under: str, accept: Callable[[str], bool]) -> Iterator[str]
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
         relative_folder = Path(folder).relative_to(root)
         for name in sorted(files):
-            if name.startswith("."):
+            # A linked file is checked by its link name but would show its target's size and kind.
+            if name.startswith(".") or os.path.islink(os.path.join(folder, name)):
                 continue
             relative = (relative_folder / name).as_posix()
             if accept(relative):

@@ -184,7 +184,7 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
 
     documents = []
     for document_path in walk(root, under, accept):
-        room = rtc.live_room(rtc.room_id_for(document_path, FILE)[0])
+        room = rtc.live_room_of(document_path, FILE)
         documents.append(
             {
                 "path": document_path,

@@ -63,7 +63,7 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     found = walk(current.app.root, under, lambda p: p.endswith(".ipynb") and current.can_read(p))
     notebooks = []
     for notebook_path in found:
-        room = rtc.live_room(rtc.room_id_for(notebook_path, NOTEBOOK)[0])
+        room = rtc.live_room_of(notebook_path, NOTEBOOK)
         notebooks.append(
             {
                 "path": notebook_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,18 @@ class _EndpointHandler(JupyterHandler):
     def own_origin(self) -> str:
         return f"{self.request.protocol}://{self.request.host}"
 
+    def host_allowed(self) -> bool:
+        """Jupyter's own check, unless `allowed_hosts` names the hosts (it then holds whatever the bind address)."""
+        if not self.collab.allowed_hosts:
+            return self.check_host()
+        host = self.request.host_name.strip("[]").lower()
+        if host in ("localhost", *self.collab.allowed_hosts):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
     def origin_allowed(self) -> bool:
         origin = self.request.headers.get("Origin")
         # Non-browser clients send no Origin; browsers always do, and only ours or listed ones pass.
@@ -81,7 +94,7 @@ class _EndpointHandler(JupyterHandler):
 
     async def reject_foreign(self) -> bool:
         """Host and Origin checks, whatever the bind address; True when the request was refused."""
-        if not self.check_host():
+        if not self.host_allowed():
             self.write_json(403, {"error": "forbidden", "error_description": "Host not allowed"})
             return True
         if not self.origin_allowed():

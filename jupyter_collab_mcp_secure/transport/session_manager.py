@@ -36,17 +36,24 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         *,
         event_store_limits: EventStoreLimits | None = None,
         on_session_end: SessionEnded | None = None,
+        max_sessions_per_principal: int | None = None,
         **options: Any,
     ) -> None:
         if options.get("event_store") is not None:
             raise ValueError("ScopedSessionManager makes its own per-session event stores")
         super().__init__(app, **options)
         self.event_store_limits = event_store_limits
+        self.max_sessions_per_principal = max_sessions_per_principal
         self.on_session_end = on_session_end
         self.session_stores: dict[str, SessionEventStore] = {}
         self.log = logging.getLogger(__name__)
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
+        # One principal must not hold the server's whole session budget (and its event memory).
+        if self.max_sessions_per_principal is not None and requestor is not None:
+            held = sum(owner == requestor for owner in self._session_owners.values())
+            if held >= self.max_sessions_per_principal:
+                return None  # the SDK answers 503 "Too many open sessions"
         transport = super()._admit_session(requestor)
         if transport is None or self.event_store_limits is None:
             return transport
@@ -73,6 +80,13 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
 class SessionConfig(HasTraits):
     """Resumability bounds for MCP sessions of the initialize-handshake era (CollabMCP inherits these)."""
 
+    max_sessions_per_principal = Int(
+        16,
+        help=(
+            "Most MCP sessions (initialize-handshake era) one principal may hold open at once; "
+            "another one is refused with 503 until one ends."
+        ),
+    ).tag(config=True)
     event_store_max_events = Int(
         1000,
         help=(

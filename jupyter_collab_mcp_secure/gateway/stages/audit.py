@@ -61,7 +61,8 @@ class AuditStage:
         fail_open: bool = False,
     ) -> None:
         principal = call.principal
-        decision = call.decision or ("deny" if outcome == "denied" else None)
+        # A call refused before the policy decided (bad input, sink down) was not allowed either.
+        decision = call.decision or "deny"
         record: dict[str, Any] = {
             "event": "tool_call",
             "user": principal.user,
@@ -83,4 +84,5 @@ class AuditStage:
         }
         if fail_open:
             record["fail_open"] = True
+        record.update(call.audit_notes)
         self.trail.record(record)

@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING
 
 from mcp_types import CallToolResult
 
-from ...registry import BY_NAME, READ
-
 if TYPE_CHECKING:
     from ...ratelimit.limiter import RateLimiter
     from ..chain import CallNext
@@ -19,8 +17,7 @@ class RateLimitStage:
         self.limiter = limiter
 
     async def __call__(self, call: CallContext, call_next: CallNext) -> CallToolResult:
-        spec = call.spec or BY_NAME.get(call.tool)
-        # A call the registry does not know still spends budget: nothing is free of limits.
-        rate_class, cost = (spec.rate_class, spec.cost) if spec else (READ, 1)
-        await self.limiter.hit(call.principal, rate_class, cost)
+        assert call.spec is not None, "the resolve stage runs first"
+        if not await self.limiter.hit(call.principal, call.spec.rate_class, call.spec.cost):
+            call.audit_notes["rate_limit_fail_open"] = True
         return await call_next(call)
