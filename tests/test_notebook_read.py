@@ -126,3 +126,15 @@ async def test_results_are_json_text_too(server: JupyterServer) -> None:
     async with mcp_client(server) as client:
         result = await client.call_tool("list_notebooks", {"path": "notebooks"})
     assert json.loads(result.content[0].text) == result.structured_content
+
+
+async def test_hidden_files_are_refused_like_jupyter_refuses_them(server: JupyterServer) -> None:
+    write_notebook(server.root / ".secret" / "keys.ipynb", ["token = 'x'"])
+    (server.root / ".env").write_text("API_KEY=1\n")
+    async with mcp_client(server) as client:
+        notebook = await call_error(client, "get_notebook", path=".secret/keys.ipynb")
+        text = await call_error(client, "get_document", path=".env")
+        edit = await call_error(client, "insert_text", path=".env", text="x", position=0)
+    assert notebook["code"] == text["code"] == edit["code"] == "invalid_argument"
+    assert "hidden" in text["message"]
+    assert (server.root / ".env").read_text() == "API_KEY=1\n"

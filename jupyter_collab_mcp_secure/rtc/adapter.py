@@ -90,6 +90,9 @@ class RTCAdapter:
             raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a notebook: use the notebook tools")
         if kind == NOTEBOOK and not path.endswith(".ipynb"):
             raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is not a notebook (.ipynb)")
+        if not self.contents.allow_hidden and self.contents.is_hidden(path):
+            # Jupyter serves no hidden files unless ContentsManager.allow_hidden; neither does MCP.
+            raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is hidden and this server does not serve hidden files")
         exists = self.contents.file_exists(path)
         if asyncio.iscoroutine(exists):
             exists = await exists
