@@ -7,6 +7,7 @@ Goals (issue 5): execute `1+1` <= 25 ms p50; the collaborator has an insert with
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -98,4 +99,6 @@ async def main(rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=100, help="rounds of each measurement")
+    asyncio.run(main(parser.parse_args().calls))
