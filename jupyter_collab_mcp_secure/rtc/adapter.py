@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from jupyter_server.utils import ensure_async
+
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ToolFailure
 
 NOTEBOOK = "notebook"
@@ -90,13 +92,10 @@ class RTCAdapter:
             raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a notebook: use the notebook tools")
         if kind == NOTEBOOK and not path.endswith(".ipynb"):
             raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is not a notebook (.ipynb)")
-        if not self.contents.allow_hidden and self.contents.is_hidden(path):
-            # Jupyter serves no hidden files unless ContentsManager.allow_hidden; neither does MCP.
+        # Jupyter serves no hidden files unless ContentsManager.allow_hidden; neither does MCP.
+        if not self.contents.allow_hidden and await ensure_async(self.contents.is_hidden(path)):
             raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is hidden and this server does not serve hidden files")
-        exists = self.contents.file_exists(path)
-        if asyncio.iscoroutine(exists):
-            exists = await exists
-        if not exists:
+        if not await ensure_async(self.contents.file_exists(path)):
             raise ToolFailure(NOT_FOUND, f"no {kind} at '{path}'")
 
     def room_id_for(self, path: str, kind: str) -> tuple[str, str]:
