@@ -112,6 +112,10 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
     output_max_chars = Int(
         20_000, help="Characters of output text returned per cell to the model; the rest is marked truncated."
     ).tag(config=True)
+    document_read_max_chars = Int(
+        500_000,
+        help="Characters of a text document get_document returns per call; longer ones are read in parts (offset).",
+    ).tag(config=True)
     room_idle_cleanup_delay = Float(
         30, help="Seconds a room opened by MCP (with nobody connected) stays open after its last use."
     ).tag(config=True)

@@ -151,3 +151,15 @@ async def test_create_document_session_returns_the_room(docs_server) -> None:
         assert (await call_error(client, "create_document_session", path=path, file_type="nope"))[
             "code"
         ] == "invalid_argument"
+
+
+async def test_long_documents_are_read_in_parts(server_factory) -> None:
+    small_reads = server_factory("read-parts", config={"CollabMCP": {"document_read_max_chars": 4}})
+    (small_reads.root / "long.txt").write_text("añb😀cdefghij")
+    async with mcp_client(small_reads) as client:
+        first = await call(client, "get_document", path="long.txt")
+        rest = await call(client, "get_document", path="long.txt", offset=8)
+        beyond = await call_error(client, "get_document", path="long.txt", offset=13)
+    assert (first["content"], first["offset"], first["truncated"], first["length"]) == ("añb😀", 0, True, 12)
+    assert (rest["content"], rest["truncated"]) == ("ghij", False)
+    assert beyond["code"] == "invalid_argument"

@@ -199,22 +199,29 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
 
 
 async def get_document(
-    path: str, include_collaboration_state: bool = True, fork_id: str | None = None
+    path: str, include_collaboration_state: bool = True, fork_id: str | None = None, offset: int = 0
 ) -> dict[str, Any]:
     """Read a text document from its live shared model, including collaborators' unsaved edits.
 
     `length` counts characters (Unicode code points), as positions do in the
-    edit tools. `version` can be passed back as `expected_version` to the edit
-    tools, which then refuse with `conflict` if someone changed the document
-    since. With `fork_id` (from fork_document), read that fork of the document
-    instead. Notebooks: use get_notebook.
+    edit tools. A long document comes in parts: `content` starts at `offset`
+    and holds at most the server's read limit; `truncated` says more follows
+    (call again with the next `offset`). `version` can be passed back as
+    `expected_version` to the edit tools, which then refuse with `conflict` if
+    someone changed the document since. With `fork_id` (from fork_document),
+    read that fork of the document instead. Notebooks: use get_notebook.
     """
     async with _open_text(fork_id) as document:
         content = str(_text_of(document))
+        if isinstance(offset, bool) or not 0 <= offset <= len(content):
+            raise ToolFailure(INVALID_ARGUMENT, f"offset must be between 0 and {len(content)}, not {offset}")
+        part = content[offset : offset + call().app.document_read_max_chars]
         result: dict[str, Any] = {
             "path": document.path,
             "file_type": kind_of(document.path),
-            "content": content,
+            "content": part,
+            "offset": offset,
+            "truncated": offset + len(part) < len(content),
             "length": len(content),
             "version": version_of(document.doc.ydoc),
         }
