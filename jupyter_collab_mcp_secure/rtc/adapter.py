@@ -129,9 +129,8 @@ class RTCAdapter:
         room_id, file_id = self.room_id_for(path, kind)
         self._acquire(room_id)
         try:
-            doc = await self.ydoc_extension.get_document(
-                path=path, content_type=kind, file_format=_FORMATS[kind], copy=False, create=True
-            )
+            # By room id: the file id is already indexed, upstream would index the path again.
+            doc = await self.ydoc_extension.get_document(room_id=room_id, copy=False, create=True)
             room = self.live_room(room_id)
             if doc is None or room is None:
                 raise ToolFailure(UNAVAILABLE, f"could not open a collaboration room for '{path}'")
@@ -216,6 +215,15 @@ class RTCAdapter:
             if room is not None and not room.clients:
                 with contextlib.suppress(Exception):
                     await self.close_room(room_id)
+
+    def collaboration_state(self, document: OpenDocument) -> dict[str, Any]:
+        """Where a document is shared and who is in it, as the tools report it."""
+        return {
+            "room_id": document.room_id,
+            "file_id": document.file_id,
+            "collaboration_session_id": self.collaboration_session_id(),
+            "connected": self.connected_users(document.room),
+        }
 
     def connected_users(self, room: Any) -> list[dict[str, Any]]:
         """Who is in a room now, from its awareness (the server's own state has no user)."""

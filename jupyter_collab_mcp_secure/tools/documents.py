@@ -112,10 +112,7 @@ def _check_version(document: OpenDocument, expected_version: str | None) -> None
 def _collaboration_state(document: OpenDocument) -> dict[str, Any]:
     app = call().app
     return {
-        "room_id": document.room_id,
-        "file_id": document.file_id,
-        "collaboration_session_id": app.rtc.collaboration_session_id(),
-        "connected": app.rtc.connected_users(document.room),
+        **app.rtc.collaboration_state(document),
         "forks": [
             {"fork_id": fork.id, "title": fork.title, "synchronize": fork.synchronize}
             for fork in app.forks.forks_of(document.path)

@@ -41,16 +41,6 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
 
 
-def collaboration_state(document: OpenDocument) -> dict[str, Any]:
-    rtc = call().app.rtc
-    return {
-        "room_id": document.room_id,
-        "file_id": document.file_id,
-        "collaboration_session_id": rtc.collaboration_session_id(),
-        "connected": rtc.connected_users(document.room),
-    }
-
-
 async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     """List the notebooks (.ipynb) you may read, under `path` (a folder or notebook; default: everything).
 
@@ -113,7 +103,7 @@ async def get_notebook(
             "cells": cells,
         }
         if include_collaboration_state:
-            result["collaboration"] = collaboration_state(document)
+            result["collaboration"] = current.app.rtc.collaboration_state(document)
     return with_untrusted(result)
 
 
@@ -125,7 +115,7 @@ async def create_notebook_session(path: str) -> dict[str, Any]:
     """
     current = call()
     async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
-        state = collaboration_state(document)
+        state = current.app.rtc.collaboration_state(document)
     return {
         "path": document.path,
         "session_id": document.room_id,
