@@ -70,7 +70,7 @@ class PolicyEngine:
         self._active = self._activate(load_files(self.model_path, self.policy_path))
         # A bad owner file is not: the server starts with the baseline alone.
         if self.owner_policy_path is not None:
-            self._active = self._with_owner_file() or self._active
+            self._active = self._with_owner_file(startup=True) or self._active
         self._loaded_stamp = self._stamp()
         self._pending_stamp: tuple[tuple[int, int, int], ...] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -139,10 +139,11 @@ class PolicyEngine:
             return _Active(snapshot, make_decider(snapshot, self._cache_size), owner)
         return _Active(snapshot, LayeredDecider(snapshot, owner, self._owner_subjects, self._cache_size), owner)
 
-    def _with_owner_file(self) -> _Active | None:
+    def _with_owner_file(self, startup: bool = False) -> _Active | None:
         """The active policy with the owner file read again; None (logged, audited) when the file is bad.
 
-        An absent file means no owner rules; a bad one keeps the last good owner rules.
+        An absent file means no owner rules (audited when it disappears, not at every start);
+        a bad one keeps the last good owner rules.
         """
         source = str(self.owner_policy_path)
         try:
@@ -156,7 +157,8 @@ class PolicyEngine:
             return None
         if owner is None:
             self._log.info("no owner policy at %s: the baseline alone applies", source)
-            self._record(ok=True, sha256=None, reason="no owner policy file", source=source)
+            if not startup:
+                self._record(ok=True, sha256=None, reason="no owner policy file", source=source)
             return active
         for finding in owner.ignored:
             self._log.warning("owner policy %s: %s", source, finding)
