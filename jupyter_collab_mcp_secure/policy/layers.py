@@ -29,6 +29,7 @@ from ..registry import ADMIN
 from .functions import ALLOW
 from .index import DecisionIndex
 from .source import (
+    ERROR,
     WARNING,
     Finding,
     PolicyError,
@@ -75,7 +76,7 @@ def load_owner_policy(path: str | Path) -> OwnerPolicy | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise PolicyError(source, [Finding("error", None, f"cannot read owner policy: {error}")]) from error
+        raise PolicyError(source, [Finding(ERROR, None, f"cannot read owner policy: {error}")]) from error
     return parse_owner_policy(data, source)
 
 
@@ -83,7 +84,7 @@ def parse_owner_policy(data: bytes, source: str) -> OwnerPolicy:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise PolicyError(source, [Finding("error", None, f"not UTF-8: {error}")]) from error
+        raise PolicyError(source, [Finding(ERROR, None, f"not UTF-8: {error}")]) from error
     kept, ignored = _without_reserved(text)
     model = (bundled_policies_dir() / "model.conf").read_text(encoding="utf-8")
     snapshot = build_snapshot(model, kept.encode("utf-8"), source)
