@@ -22,6 +22,7 @@ from .gateway.stages.resolve import ResolveStage
 from .gateway.stages.size import ArgumentSizeStage
 from .identity.authenticate import Authenticator
 from .identity.jwt_verifier import JWTVerifier
+from .path_templates import expand_path_traits
 from .policy.authorizer import install_server_authorizer
 from .policy.config import PolicyConfig
 from .ratelimit.config import RateLimitConfig
@@ -152,6 +153,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
     )
 
     def initialize_settings(self) -> None:
+        expand_path_traits(self, self.owner)
         self.root = Path(self.serverapp.root_dir).resolve()
         # Before anything opens a room: rooms created by the server must share history's store.
         install_ystore(self.serverapp, Path(self.state_dir) / "ystore.sqlite", self.log)
@@ -159,7 +161,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         self.audit = self.make_audit_trail(str(self.root), self.log)
         self.audit.attach_event_logger(self.serverapp.event_logger)
         self.limiter = self.make_rate_limiter(self.log)
-        self.policy = self.make_policy_engine(self.audit, self.log)
+        self.policy = self.make_policy_engine(self.audit, self.log, owner=self.owner)
         if self.policy_authorize_server:
             authorizer = install_server_authorizer(
                 self.serverapp, self.policy, self.authenticator.principal_for_server_request

@@ -8,6 +8,8 @@ Exit codes (also in docs/policies.md):
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from ..policy.explain import explain, render
 from ..policy.glob import is_canonical
 from ..policy.source import ERROR, PolicyError, bundled_policies_dir, load_files
 from ..registry import ACTIONS
+from .policy_layers import explain_with_owner, run_check_with_owner
 
 CLEAN, WARNINGS, USAGE, INVALID = 0, 1, 2, 3
 ALLOWED, DENIED = 0, 1
@@ -38,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("policy", help="the policy CSV file")
     check.add_argument("--model", default=default_model, help="the Casbin model (default: bundled)")
-    check.set_defaults(run=run_check)
+    check.add_argument("--owner-policy", help="also check this owner file layered on POLICY (the baseline)")
+    check.set_defaults(run=lambda args: run_check_with_owner(args, run_check))
 
     why = commands.add_parser(
         "explain",
@@ -60,6 +64,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--policy",
         default=str(bundled_policies_dir() / "policy.csv"),
         help="the policy CSV (default: bundled)",
+    )
+    why.add_argument(
+        "--owner-policy",
+        help="an owner file layered on --policy (the baseline): the output says which layer decided",
+    )
+    why.add_argument(
+        "--owner-name",
+        default=os.environ.get("JUPYTERHUB_USER") or getpass.getuser(),
+        help="the server owner's user name, whose baseline grants cap the owner file (default: as the server)",
     )
     why.set_defaults(run=run_explain)
 
@@ -108,6 +121,8 @@ def run_explain(args: argparse.Namespace) -> int:
         agent=args.agent,
         is_owner=args.owner,
     )
+    if args.owner_policy:
+        return explain_with_owner(args, snapshot, principal.subjects)
     explanation = explain(snapshot, principal.subjects, args.action, args.path)
     print(f"policy: {Path(args.policy)} (sha256 {snapshot.sha256})")
     print(render(explanation))

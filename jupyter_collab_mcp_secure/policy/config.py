@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from jupyter_core.paths import jupyter_config_dir
 from traitlets import Bool, Float, HasTraits, Integer, Unicode, default
 
 from .engine import AuditTrail, PolicyEngine
@@ -23,6 +25,19 @@ class PolicyConfig(HasTraits):
             "Path of the Casbin policy file (CSV). Default: the bundled policies/policy.csv, where "
             "role:owner has admin on everything and nobody else has anything. The file is watched "
             "and reloaded on change; write it with an atomic rename."
+        ),
+    ).tag(config=True)
+
+    owner_policy_file = Unicode(
+        help=(
+            "Path of the server owner's own policy file (CSV), layered on the baseline policy_file: "
+            "with it the owner shares within what the baseline lets the owner do. A deny in either "
+            "file wins; an owner allow applies only where the baseline allows role:owner (or the "
+            "owner by name) the same action on the same path; owner lines naming role:owner, "
+            "role:hub-admin or service:<name> are ignored and audited. No file: no owner rules. "
+            "Watched and reloaded like policy_file; a bad file keeps the last good owner rules. "
+            "Keep it outside the served root (or at a hidden path). '' turns the owner layer off. "
+            "Default: <jupyter config dir>/collab_mcp/owner-policy.csv."
         ),
     ).tag(config=True)
 
@@ -56,7 +71,13 @@ class PolicyConfig(HasTraits):
     def _default_policy_file(self) -> str:
         return str(bundled_policies_dir() / "policy.csv")
 
-    def make_policy_engine(self, audit_trail: AuditTrail | None, log: logging.Logger | None) -> PolicyEngine:
+    @default("owner_policy_file")
+    def _default_owner_policy_file(self) -> str:
+        return str(Path(jupyter_config_dir()) / "collab_mcp" / "owner-policy.csv")
+
+    def make_policy_engine(
+        self, audit_trail: AuditTrail | None, log: logging.Logger | None, owner: str = ""
+    ) -> PolicyEngine:
         return PolicyEngine(
             self.policy_model,
             self.policy_file,
@@ -64,4 +85,6 @@ class PolicyConfig(HasTraits):
             log=log,
             poll_interval=self.policy_poll_interval,
             cache_size=self.policy_decision_cache_size,
+            owner_policy_path=self.owner_policy_file or None,
+            owner=owner,
         )

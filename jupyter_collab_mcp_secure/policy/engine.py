@@ -15,7 +15,8 @@ from typing import Protocol
 
 from ..identity.principal import Principal
 from .index import DecisionIndex
-from .source import PolicyError, PolicySnapshot, load_files
+from .layers import LayeredDecider, OwnerPolicy, load_owner_policy, owner_subjects
+from .source import ERROR, Finding, PolicyError, PolicySnapshot, load_files
 
 
 class AuditTrail(Protocol):
@@ -35,7 +36,8 @@ class _PlainCasbin:
 @dataclass(frozen=True)
 class _Active:
     snapshot: PolicySnapshot
-    decider: DecisionIndex | _PlainCasbin
+    decider: DecisionIndex | _PlainCasbin | LayeredDecider
+    owner: OwnerPolicy | None = None
 
 
 def make_decider(snapshot: PolicySnapshot, cache_size: int) -> DecisionIndex | _PlainCasbin:
@@ -53,15 +55,22 @@ class PolicyEngine:
         log: logging.Logger | None = None,
         poll_interval: float = 0.5,
         cache_size: int = 65536,
+        owner_policy_path: str | Path | None = None,
+        owner: str = "",
     ) -> None:
         self.model_path = Path(model_path)
         self.policy_path = Path(policy_path)
+        self.owner_policy_path = Path(owner_policy_path) if owner_policy_path else None
+        self._owner_subjects = owner_subjects(owner)
         self._audit = audit_trail
         self._log = log or logging.getLogger(__name__)
         self._poll_interval = poll_interval
         self._cache_size = cache_size
         # A bad policy at startup is fatal: there is no last good one to keep.
         self._active = self._activate(load_files(self.model_path, self.policy_path))
+        # A bad owner file is not: the server starts with the baseline alone.
+        if self.owner_policy_path is not None:
+            self._active = self._with_owner_file(startup=True) or self._active
         self._loaded_stamp = self._stamp()
         self._pending_stamp: tuple[tuple[int, int, int], ...] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -73,6 +82,10 @@ class PolicyEngine:
     @property
     def snapshot(self) -> PolicySnapshot:
         return self._active.snapshot
+
+    @property
+    def owner_policy(self) -> OwnerPolicy | None:
+        return self._active.owner
 
     def allowed(self, principal: Principal, action: str, path: str) -> bool:
         return self._active.decider.allowed(principal.subjects, action, path)
@@ -90,12 +103,21 @@ class PolicyEngine:
             except asyncio.CancelledError:
                 pass
 
-    async def reload(self) -> bool:
-        """Load both files now; keep the last good policy if they are bad."""
+    async def reload(self, baseline: bool = True, owner: bool = True) -> bool:
+        """Load the files now; keep the last good policy of a layer whose file is bad."""
+        ok = await self._reload_baseline() if baseline else True
+        if owner and self.owner_policy_path is not None:
+            active = await asyncio.to_thread(self._with_owner_file)
+            if active is None:
+                return False
+            self._active = active
+        return ok
+
+    async def _reload_baseline(self) -> bool:
         source = str(self.policy_path)
         try:
             snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
-            active = await asyncio.to_thread(self._activate, snapshot)
+            active = await asyncio.to_thread(self._activate, snapshot, self._active.owner)
         except PolicyError as error:
             self._log.error("policy reload refused, keeping the last good policy: %s", error)
             self._record(ok=False, sha256=None, reason=str(error), source=source)
@@ -112,8 +134,37 @@ class PolicyEngine:
         self._record(ok=True, sha256=snapshot.sha256, reason=None, source=source)
         return True
 
-    def _activate(self, snapshot: PolicySnapshot) -> _Active:
-        return _Active(snapshot, make_decider(snapshot, self._cache_size))
+    def _activate(self, snapshot: PolicySnapshot, owner: OwnerPolicy | None = None) -> _Active:
+        if owner is None or not snapshot.standard_model:
+            return _Active(snapshot, make_decider(snapshot, self._cache_size), owner)
+        return _Active(snapshot, LayeredDecider(snapshot, owner, self._owner_subjects, self._cache_size), owner)
+
+    def _with_owner_file(self, startup: bool = False) -> _Active | None:
+        """The active policy with the owner file read again; None (logged, audited) when the file is bad.
+
+        An absent file means no owner rules (audited when it disappears, not at every start);
+        a bad one keeps the last good owner rules.
+        """
+        source = str(self.owner_policy_path)
+        try:
+            owner = load_owner_policy(source)
+            if owner is not None and not self.snapshot.standard_model:
+                raise PolicyError(source, [Finding(ERROR, None, "owner policy files need the bundled model")])
+            active = self._activate(self.snapshot, owner)
+        except PolicyError as error:
+            self._log.error("owner policy refused, keeping the last good owner rules: %s", error)
+            self._record(ok=False, sha256=None, reason=str(error), source=source)
+            return None
+        if owner is None:
+            self._log.info("no owner policy at %s: the baseline alone applies", source)
+            if not startup:
+                self._record(ok=True, sha256=None, reason="no owner policy file", source=source)
+            return active
+        for finding in owner.ignored:
+            self._log.warning("owner policy %s: %s", source, finding)
+        self._log.info("owner policy loaded from %s (sha256 %s)", source, owner.snapshot.sha256)
+        self._record(ok=True, sha256=owner.snapshot.sha256, reason=owner.ignored_summary, source=source)
+        return active
 
     def _record(self, **fields: object) -> None:
         if self._audit is None:
@@ -126,7 +177,9 @@ class PolicyEngine:
     def _stamp(self) -> tuple[tuple[int, int, int], ...]:
         """What changes when either file is rewritten, renamed over, or resized."""
         stamps = []
-        for path in (self.model_path, self.policy_path):
+        for path in (self.model_path, self.policy_path, self.owner_policy_path):
+            if path is None:
+                continue
             try:
                 status = os.stat(path)
                 stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
@@ -156,7 +209,7 @@ class PolicyEngine:
         if stamp != self._pending_stamp:
             self._pending_stamp = stamp
             return False
-        self._loaded_stamp = stamp
+        previous, self._loaded_stamp = self._loaded_stamp, stamp
         self._pending_stamp = None
-        await self.reload()
+        await self.reload(baseline=stamp[:2] != previous[:2], owner=stamp[2:] != previous[2:])
         return True
