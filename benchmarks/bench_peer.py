@@ -39,9 +39,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import cpu_seconds, percentiles, rss_mb
-from harness import LEGACY, Collaborator, JupyterServer, call, free_port, mcp_client, start_server, write_notebook
 from jupyter_ydoc import YNotebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from benchlib import LabCollaborator, cpu_seconds, percentiles, rss_mb  # noqa: E402
+from harness import (  # noqa: E402
+    LEGACY,
+    Collaborator,
+    JupyterServer,
+    call,
+    free_port,
+    mcp_client,
+    start_server,
+    write_notebook,
+)
 
 PEER_VERSION = "2.2.4"
 PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
@@ -257,8 +268,8 @@ async def run_batch(side: Side, name: str, calls: int) -> None:
 async def side_for(kind: type[Side], server: JupyterServer, cell_id: str) -> AsyncIterator[Side]:
     """The side with its MCP session and a collaborator connected to each notebook for the whole run."""
     async with (
-        Collaborator.join(server, "nb50.ipynb") as collab50,
-        Collaborator.join(server, "nb1000.ipynb"),
+        LabCollaborator.join(server, "nb50.ipynb") as collab50,
+        LabCollaborator.join(server, "nb1000.ipynb"),
         mcp_client(server, mode=LEGACY, client_name="bench-peer") as client,
     ):
         watch = InsertWatch(collab50)
