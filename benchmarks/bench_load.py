@@ -39,7 +39,16 @@ from jupyter_ydoc import YNotebook
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from awareness_fixtures import jwt_config, token_for  # noqa: E402
 from benchlib import LabCollaborator, cpu_seconds, percentiles, rss_mb  # noqa: E402
-from harness import LEGACY, MODERN, Collaborator, JupyterServer, mcp_client, start_server, write_notebook  # noqa: E402
+from harness import (  # noqa: E402
+    LEGACY,
+    MODERN,
+    Collaborator,
+    JupyterServer,
+    audit_records,
+    mcp_client,
+    start_server,
+    write_notebook,
+)
 
 LOAD_CELLS = 20  # the load notebook's cells at the start, the 2 people's cells first
 READ_CELLS = 1000
@@ -128,13 +137,15 @@ async def lost_in(view: Callable[[], Awaitable[dict[str, str]]], expected: set[s
         await asyncio.sleep(0.2)
 
 
-async def load_run(server: JupyterServer, tokens: list[tuple[str, str, str]], path: str, args) -> None:
+async def load_run(
+    server: JupyterServer, tokens: list[tuple[str, str, str]], single_token: str, path: str, args
+) -> None:
     async with LabCollaborator.join(server, path) as first, LabCollaborator.join(server, path) as second:
         typists_cells = [str(YNotebook(first.doc).ycells[index]["id"]) for index in (0, 1)]
         done = asyncio.Event()
         typing = [asyncio.create_task(person(peer, index, done)) for index, peer in enumerate((first, second))]
         single = Tally()
-        async with mcp_client(server, tokens[0][0], mode=LEGACY, client_name="single") as client:
+        async with mcp_client(server, single_token, mode=LEGACY, client_name="single") as client:
             for _ in range(args.single):
                 await timed_insert(client, path, random.randint(0, LOAD_CELLS), single)
         load, ready, go = Tally(), [], asyncio.get_running_loop().create_future()
@@ -165,12 +176,27 @@ async def load_run(server: JupyterServer, tokens: list[tuple[str, str, str]], pa
         async with LabCollaborator.join(server, path) as late:  # what a person opening the notebook now gets
             lost["a newly joined collaborator"] = await lost_in(lambda: local(late), expected, typed)
 
+    agent_ids = {name for _, _, name in tokens}
+    inside = [
+        record["duration_ms"]
+        for record in await audit_records(
+            server,
+            lambda r: r.get("tool") == "insert_notebook_cell" and r.get("agent") in agent_ids and r["paths"] == [path],
+            len(load.latencies_ms),
+        )
+    ]
     single_p50, _ = percentiles(single.latencies_ms)
     p50, p95 = percentiles(load.latencies_ms)
     print(f"(a) {len(tokens)} agents over {args.users} users, 2 people typing, {args.seconds:.0f} s")
     print(f"    single-client insert p50 {single_p50:.1f} ms (n={len(single.latencies_ms)})")
     print(f"    insert under load    p50 {p50:.1f} ms, p95 {p95:.1f} ms (n={len(load.latencies_ms)})")
     print(f"    ratios to the single-client p50: p50 x{p50 / single_p50:.2f}, p95 x{p95 / single_p50:.2f}")
+    if inside:
+        inside_p50, inside_p95 = percentiles(inside)
+        print(
+            f"    the same inserts inside the chain (audit duration_ms): p50 {inside_p50:.1f} ms, p95 {inside_p95:.1f} ms"
+        )
+    print(f"    audit records of the agents' inserts: {len(inside)} of {len(load.latencies_ms)} calls")
     print(f"    characters typed: {sum(map(len, typed.values()))}")
     print(f"    CPU while the agents ran: server {server_cpu:.0%} of a core, this client process {client_cpu:.0%}")
     errors = single.errors + load.errors
@@ -188,13 +214,18 @@ async def read_run(server: JupyterServer, path: str, args) -> None:
             if result.is_error or result.structured_content["cell_count"] != READ_CELLS:
                 raise RuntimeError(f"get_notebook failed or was incomplete: {result.content}")
 
+    burst_name = f"burst-reader-{uuid.uuid4().hex[:8]}"  # finds this burst's calls in the audit log
     async with LabCollaborator.join(server, path), contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(mcp_client(server, mode=LEGACY)) for _ in range(args.readers)]
+        single = await stack.enter_async_context(mcp_client(server, mode=LEGACY, client_name="single-reader"))
+        clients = [
+            await stack.enter_async_context(mcp_client(server, mode=LEGACY, client_name=burst_name))
+            for _ in range(args.readers)
+        ]
         for _ in range(3):  # warm-up
-            await clients[0].call_tool("get_notebook", {"path": path})
+            await single.call_tool("get_notebook", {"path": path})
         alone: list[float] = []
         started = time.perf_counter()
-        await reader(clients[0], time.monotonic() + args.burst_seconds / 2, alone)
+        await reader(single, time.monotonic() + args.burst_seconds / 2, alone)
         single_rate = len(alone) / (time.perf_counter() - started)
         burst: list[float] = []
         started, cpu_before, server_before = time.perf_counter(), time.process_time(), cpu_seconds(server.proc.pid)
@@ -202,12 +233,23 @@ async def read_run(server: JupyterServer, path: str, args) -> None:
         elapsed = time.perf_counter() - started
         burst_rate, client_cpu = len(burst) / elapsed, (time.process_time() - cpu_before) / elapsed
         server_cpu = (cpu_seconds(server.proc.pid) - server_before) / elapsed
+    inside = [
+        record["duration_ms"]
+        for record in await audit_records(
+            server, lambda r: r.get("tool") == "get_notebook" and r.get("declared_client") == burst_name, len(burst)
+        )
+    ]
     single_p50, _ = percentiles(alone)
     p50, p95 = percentiles(burst)
     print(f"(b) {args.readers} clients reading a {READ_CELLS}-cell notebook back to back, {args.burst_seconds:.0f} s")
     print(f"    one client alone: {single_rate:.1f} calls/s, p50 {single_p50:.1f} ms (n={len(alone)})")
     print(f"    together: {burst_rate:.1f} calls/s (x{burst_rate / single_rate:.2f} the single client's rate)")
     print(f"    burst p50 {p50:.1f} ms, p95 {p95:.1f} ms (p95/p50 x{p95 / p50:.2f}, n={len(burst)})")
+    if inside:
+        inside_p50, inside_p95 = percentiles(inside)
+        print(
+            f"    the burst's reads inside the chain (audit duration_ms): p50 {inside_p50:.1f} ms, p95 {inside_p95:.1f} ms"
+        )
     print(f"    CPU during the burst: server {server_cpu:.0%} of a core, this client process {client_cpu:.0%}")
 
 
@@ -230,7 +272,7 @@ async def run(args) -> None:
             path = f"load/run{repeat}.ipynb"
             write_notebook(root / path, ["", ""] + [f"y{i} = {i}" for i in range(LOAD_CELLS - 2)])
             print(f"--- run {repeat}/{args.repeats}")
-            await load_run(server, tokens, path, args)
+            await load_run(server, tokens, token_for(users[0], "single"), path, args)
             await read_run(server, f"read/nb{READ_CELLS}.ipynb", args)
             print(f"server RSS after run {repeat}: {rss_mb(pid):.0f} MiB")
     finally:
