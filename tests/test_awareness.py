@@ -441,7 +441,7 @@ async def test_agent_leaves_when_its_mcp_session_ends(server):
             await call(client, "join_session", session_id=lab.room_id)
             await lab.wait_for(lambda: agent_named(lab.awareness, "ending-agent") is not None)
         # Closing the client ends its MCP session (DELETE): the agent leaves seconds later, not after a timeout.
-        await lab.wait_for(lambda: agent_named(lab.awareness, "ending-agent") is None, timeout=10)
+        await lab.wait_for(lambda: agent_named(lab.awareness, "ending-agent") is None, timeout=15)
 
 
 # --- principals, permissions and idle agents (own servers) -----------------------------------

@@ -61,7 +61,7 @@ _WIDGET_PREFIX = {NOTEBOOK: "notebook", FILE: "editor"}
 # Remote awareness states expire after 30 s upstream (pycrdt and y-protocols): renew well before.
 RENEW_INTERVAL = 10.0
 # Seconds an agent stays after its last MCP session ended: one-shot clients run one after another.
-LINGER = 3.0
+LINGER = 5.0
 # Agents one principal may show at once. clientInfo.name is the caller's choice (in the 2026-07-28 era, per
 # request): each new name past this replaces the principal's least recently used agent.
 MAX_AGENTS_PER_PRINCIPAL = 8
