@@ -190,9 +190,22 @@ async def test_jupyterlab_sees_a_short_cursor_name_and_the_full_line_in_the_pane
         assert user()["display_name"] == (
             "a-very-long-agent-client-name (self-declared) for owner · busy: reviewing · checking totals"
         )
-        online = await call(client, "get_online_users", document_path=path)
+        await lab.set_awareness(user_state("ada", "Ada Lovelace"))
+        online = await eventually_online(client, path, 2)
         agent = next(u for u in online["users"] if u["is_agent"])
         assert agent["display_name"] == "a-very-long-agent-client-name (self-declared) for owner"
+        assert (online["people"], online["agents"]) == (1, 1)
+        session = (await call(client, "get_active_sessions", document_path=path))["sessions"][0]
+        assert (session["people_count"], session["agent_count"]) == (1, 1)
+
+
+async def eventually_online(client: Any, path: str, count: int) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        online = await call(client, "get_online_users", document_path=path)
+        if online["count"] >= count or asyncio.get_running_loop().time() > deadline:
+            return online
+        await asyncio.sleep(0.05)
 
 
 async def test_colours_are_values_a_client_can_draw(server: JupyterServer) -> None:
@@ -210,12 +223,7 @@ async def test_colours_are_values_a_client_can_draw(server: JupyterServer) -> No
         eve_state = user_state("eve", "Eve")
         eve_state["user"]["color"] = "url(javascript:alert(1))"
         await eve.set_awareness(eve_state)
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:
-            users = {u["user_id"]: u for u in (await call(client, "get_online_users", document_path=path))["users"]}
-            if {"ada", "grace", "eve"} <= users.keys() or asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        users = {u["user_id"]: u for u in (await eventually_online(client, path, 3))["users"]}
         assert users["ada"]["color"] == "#ffad8e"
         assert users["grace"]["color"] == "#1f77b4"
         assert users["eve"]["color"] is None

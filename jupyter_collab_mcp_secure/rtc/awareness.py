@@ -327,6 +327,9 @@ class AwarenessReader:
                     "file_id": room.file_id,
                     "participants": participants,
                     "participant_count": len(participants),
+                    # People and agents counted apart: one agent is one participant, whatever its client does.
+                    "people_count": sum(not p["is_agent"] for p in participants),
+                    "agent_count": sum(bool(p["is_agent"]) for p in participants),
                     "connections": len(getattr(room.room, "clients", ())),
                 }
             )
