@@ -124,7 +124,13 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         4 * 1024 * 1024, help="Largest MCP request body accepted; larger ones get HTTP 413."
     ).tag(config=True)
     session_idle_timeout = Float(
-        1800, help="Seconds after which an idle MCP session (initialize-handshake era) is closed."
+        300,
+        help=(
+            "Seconds after which an idle MCP session (initialize-handshake era: no request in flight, no open "
+            "GET stream) is closed. One-shot clients (the MCP Inspector CLI, mcp-remote, scripts) never end "
+            "their sessions; 5 minutes frees them soon, while a connected client keeps its GET stream open and "
+            "is never idle. A client whose session expired gets 404 and opens a new one."
+        ),
     ).tag(config=True)
 
     state_dir = Unicode(
@@ -139,10 +145,13 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         return str(Path(jupyter_data_dir()) / "collab_mcp_secure")
 
     agent_idle_timeout = Float(
-        300,
+        120,
         help=(
             "Seconds after its last call that touched a document (edit, execution, cursor, join, "
-            "presence, broadcast) that an agent stops showing as a collaborator."
+            "presence, broadcast) that an agent stops showing as a collaborator, even while its MCP session "
+            "stays open (one-shot clients never close theirs). 2 minutes covers an agent thinking between "
+            "calls, and an abandoned agent's cursor does not linger; it leaves within seconds of its last "
+            "session ending, and shows again with its next call."
         ),
     ).tag(config=True)
     execution_timeout_max = Float(
@@ -189,6 +198,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
             self.mcp._lowlevel_server,
             event_store_limits=self.event_store_limits(),
             on_session_end=self.peers.end_session,
+            log=self.log,
             max_sessions_per_principal=self.max_sessions_per_principal,
             max_request_body_size=self.max_request_body_bytes,
             session_idle_timeout=self.session_idle_timeout,

@@ -155,8 +155,16 @@ def test_agent_identity_is_distinct_from_the_person_and_labelled():
     assert identity.initials == "CA"
     user = identity.user_field()
     assert user["is_agent"] and user["agent_for"] == "alice" and user["display_name"] == identity.label
+    assert user["name"] == "claude-code"
     other = AgentIdentity.of(Principal(user="bob", auth="jwt", realm="iss", agent="claude-code"))
     assert other.key != identity.key and other.username != identity.username
+
+
+def test_agent_cursor_name_fits_jupyterlab_chip():
+    declared = Principal(user="alice", auth="jupyter", realm="jupyter", declared_client="  My Very Long\nClient Name ")
+    identity = AgentIdentity.of(declared)
+    assert identity.short_name == "My Very Long Client…" and len(identity.short_name) == 20
+    assert identity.user_field()["name"] == identity.short_name
 
 
 async def test_peer_channel_reports_newcomers_once_and_ignores_itself():

@@ -12,6 +12,8 @@ from ..identity.principal import Principal
 # Distinct, readable on light and dark themes (JupyterLab accepts any CSS colour).
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
+# JupyterLab cuts a cursor's name chip at about 20 characters.
+MAX_SHORT_NAME = 20
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class AgentIdentity:
     user: str
     username: str
     label: str
+    short_name: str
     initials: str
     color: str
     verified_agent: bool
@@ -41,16 +44,21 @@ class AgentIdentity:
             user=principal.user,
             username=username,
             label=label,
+            short_name=_shorten(" ".join(agent_name.split()), MAX_SHORT_NAME) or "agent",
             initials=initials,
             color=_COLORS[int.from_bytes(digest, "big") % len(_COLORS)],
             verified_agent=principal.agent is not None,
         )
 
     def user_field(self) -> dict[str, Any]:
-        """JupyterLab's awareness `user` object, plus who the agent works for."""
+        """JupyterLab's awareness `user` object, plus who the agent works for.
+
+        `name` is what the cursor's chip shows, so it is short; `display_name` (the Collaborators
+        panel) is the full "<agent> for <user>".
+        """
         return {
             "username": self.username,
-            "name": self.label,
+            "name": self.short_name,
             "display_name": self.label,
             "initials": self.initials,
             "color": self.color,
@@ -58,3 +66,7 @@ class AgentIdentity:
             "is_agent": True,
             "agent_for": self.user,
         }
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

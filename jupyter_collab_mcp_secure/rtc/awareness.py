@@ -5,11 +5,14 @@ states the rooms hold right now (plus the activity feed for last-activity
 times). States are written by clients, so every field is untrusted input: it
 is type-checked here, paths are filtered by the caller's read permission, and
 results are marked untrusted by the tools. Only agent peers this server runs
-itself are reported as verified.
+itself are reported as verified, and for them only the state the server's
+own peer holds counts: anyone in a room can post an update under an agent
+peer's client id.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,13 +22,27 @@ from pycrdt import Array, Text
 
 from .activity import ActivityFeed
 from .adapter import FILE, GLOBAL_AWARENESS_ROOM, NOTEBOOK, RTCAdapter
+from .agent_peer import RoomPeer
 from .cursors import PositionResolver, TextPoint
-from .peers import AgentPeers, RoomPeer
+from .peers import AgentPeers
 
 _ROOM_KINDS = {("json", NOTEBOOK): NOTEBOOK, ("text", FILE): FILE}
 MAX_CURSORS_PER_CLIENT = 16
 MAX_TEXT_FIELD = 200
 _IDENTITY_FIELDS = ("display_name", "initials", "color", "kind", "is_agent", "verified", "agent_for")
+# JupyterLab gives people `var(--jp-collaborator-colorN)`; a client outside the browser cannot draw that.
+# The values of JupyterLab's default (light) theme.
+JUPYTERLAB_COLLABORATOR_COLORS = {
+    "1": "#ffad8e",
+    "2": "#dac83d",
+    "3": "#72dd76",
+    "4": "#00e4d0",
+    "5": "#45d4ff",
+    "6": "#e2b1ff",
+    "7": "#ff9de6",
+}
+_CSS_VARIABLE = re.compile(r"var\(\s*--jp-collaborator-color(\d+)\s*\)")
+_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,17 @@ class Sighting:
 
 def _text(value: Any) -> str | None:
     return value[:MAX_TEXT_FIELD] if isinstance(value, str) and value else None
+
+
+def concrete_color(value: Any) -> str | None:
+    """A colour a client can draw (`#rrggbb`), from a hex value or JupyterLab's palette variable; else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if _HEX_COLOR.fullmatch(value):
+        return value.lower()
+    variable = _CSS_VARIABLE.fullmatch(value)
+    return JUPYTERLAB_COLLABORATOR_COLORS.get(variable.group(1)) if variable else None
 
 
 def _iso(ms: int | None) -> str | None:
@@ -111,13 +139,18 @@ class AwarenessReader:
     def sightings_in(self, room_id: str, path: str | None, room: Any) -> Iterator[Sighting]:
         awareness = room.awareness
         for client_id, state in list(awareness.states.items()):
+            own = self.peers.peer_of_client(client_id)
+            if own is not None and own.room_id == room_id:
+                # Our own agent: what its peer holds, never what someone posted under its client id.
+                state = own.state
+            elif own is not None:
+                own = None  # our client id used in a room the peer is not in: a stranger posing
             if not isinstance(state, dict):
                 continue
             user = state.get("user")
             if not isinstance(user, dict) or not _text(user.get("username")):
                 continue  # the server's own state, or a client that has not said who it is
             meta = awareness.meta.get(client_id) or {}
-            own = self.peers.peer_of_client(client_id)
             yield Sighting(room_id, path, client_id, state, user, meta.get("lastUpdated"), own)
 
     def all_sightings(self) -> list[Sighting]:
@@ -183,9 +216,9 @@ class AwarenessReader:
         claimed_agent = bool(user.get("is_agent")) or isinstance(sighting.state.get("agent"), dict)
         entry: dict[str, Any] = {
             "user_id": _text(user.get("username")),
-            "display_name": _text(user.get("display_name")) or _text(user.get("name")) or _text(user.get("username")),
+            "display_name": _display_name(sighting),
             "initials": _text(user.get("initials")),
-            "color": _text(user.get("color")),
+            "color": concrete_color(user.get("color")),
             "kind": "agent" if own is not None or claimed_agent else "person",
             "is_agent": own is not None or claimed_agent,
             # Only agents run by this server have an identity the server verified.
@@ -224,9 +257,7 @@ class AwarenessReader:
             "online": bool(sightings),
             "status": status,
             "message": message,
-            "display_name": next(
-                (_text(s.user.get("display_name")) or _text(s.user.get("name")) for s in sightings), None
-            ),
+            "display_name": next((_display_name(s) for s in sightings), None),
             "is_agent": any(s.own is not None or bool(s.user.get("is_agent")) for s in sightings),
             "verified": any(s.own is not None for s in sightings),
             "last_activity": max((t for t in (declared_activity, from_feed) if t), default=None),
@@ -262,7 +293,7 @@ class AwarenessReader:
             found.append(
                 {
                     "user_id": _text(sighting.user.get("username")),
-                    "display_name": _text(sighting.user.get("display_name")) or _text(sighting.user.get("name")),
+                    "display_name": _display_name(sighting),
                     "client_id": sighting.client_id,
                     "is_agent": sighting.own is not None or bool(sighting.user.get("is_agent")),
                     "verified": sighting.own is not None,
@@ -281,7 +312,7 @@ class AwarenessReader:
             participants = [
                 {
                     "user_id": _text(s.user.get("username")),
-                    "display_name": _text(s.user.get("display_name")) or _text(s.user.get("name")),
+                    "display_name": _display_name(s),
                     "client_id": s.client_id,
                     "is_agent": s.own is not None or bool(s.user.get("is_agent")),
                     "verified": s.own is not None,
@@ -296,11 +327,22 @@ class AwarenessReader:
                     "file_id": room.file_id,
                     "participants": participants,
                     "participant_count": len(participants),
+                    # People and agents counted apart: one agent is one participant, whatever its client does.
+                    "people_count": sum(not p["is_agent"] for p in participants),
+                    "agent_count": sum(bool(p["is_agent"]) for p in participants),
                     "connections": len(getattr(room.room, "clients", ())),
                 }
             )
         sessions.sort(key=lambda session: session["document_path"])
         return sessions
+
+
+def _display_name(sighting: Sighting) -> str | None:
+    if sighting.own is not None:
+        # JupyterLab's panel line also carries status and activity; tools report those in their own fields.
+        return sighting.own.agent.identity.label
+    user = sighting.user
+    return _text(user.get("display_name")) or _text(user.get("name")) or _text(user.get("username"))
 
 
 def _texts_of(room: DocumentRoom) -> list[tuple[str | None, Text]]:

@@ -3,7 +3,10 @@
 The room serves it exactly as it serves a browser's websocket, so the agent
 gets its own awareness client id and its state reaches every peer. The room
 does not push awareness to late joiners, so the channel watches the awareness
-traffic it receives and reports clients it has not seen yet.
+traffic it receives and reports clients it has not seen yet (not the server's
+other agent peers: they need no re-broadcast, and reacting to each other made
+every agent join cost a message from every agent already there). Updates under
+its own client id are reported too: someone else may be posing as the agent.
 """
 
 from __future__ import annotations
@@ -18,10 +21,20 @@ log = logging.getLogger(__name__)
 
 
 class PeerChannel:
-    def __init__(self, room_id: str, own_client_id: int, on_newcomer: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        room_id: str,
+        own_client_id: int,
+        on_newcomer: Callable[[], None],
+        *,
+        is_own: Callable[[int], bool] = lambda client_id: False,
+        on_own: Callable[[int, str], None] = lambda clock, state: None,
+    ) -> None:
         self.path = room_id  # pycrdt-websocket names the room by the channel's path
         self.own_client_id = own_client_id
         self.on_newcomer = on_newcomer
+        self.is_own = is_own
+        self.on_own = on_own
         self._outgoing: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._seen: set[int] = set()
         self.closed = False
@@ -55,9 +68,12 @@ class PeerChannel:
         newcomer = False
         for _ in range(decoder.read_var_uint()):
             client_id = decoder.read_var_uint()
-            decoder.read_var_uint()  # clock
+            clock = decoder.read_var_uint()
             state = decoder.read_var_string()
             if client_id == self.own_client_id:
+                self.on_own(clock, state)
+                continue
+            if self.is_own(client_id):
                 continue
             if not state or state == "null":
                 self._seen.discard(client_id)

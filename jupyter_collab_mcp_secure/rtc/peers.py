@@ -1,11 +1,14 @@
-"""Agents as their own collaborator peers: one awareness client per agent, per MCP session, per room.
+"""Agents as their own collaborator peers: one awareness client per agent per room.
 
-While an agent works on a document it is a peer in that room (so JupyterLab
-draws its cursor and lists it on the document) and in JupyterLab's global
-awareness room (the Collaborators panel, with its presence and latest
-broadcast). Its state lives only in those awareness states. It leaves when
-its MCP session ends, when it leaves the session itself, or after
-`idle_timeout` seconds without a call that touched a document.
+An agent is a principal through one MCP client: whether it calls through one
+MCP session, many (one-shot clients open one per run) or none (the 2026-07-28
+era), it is one collaborator. While it works on a document it is a peer in
+that room (so JupyterLab draws its cursor and lists it on the document) and in
+JupyterLab's global awareness room (the Collaborators panel, with its presence
+and latest broadcast). Its state lives only in those awareness states. It
+leaves a few seconds after its last MCP session ends, when it leaves the
+session itself, or after `idle_timeout` seconds without a call that touched a
+document (even while a session stays open: one-shot clients never end theirs).
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_server_ydoc.handlers import FORK_ROOMS
 from jupyter_server_ydoc.utils import JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI
-from pycrdt import Awareness, Doc, Text, create_awareness_message
+from pycrdt import Text
 
 from ..gateway.context import current_call
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, ToolFailure
@@ -35,8 +37,8 @@ from .activity import (
 )
 from .adapter import FILE, GLOBAL_AWARENESS_ROOM, NOTEBOOK, OpenDocument, RTCAdapter
 from .agent_identity import AgentIdentity
+from .agent_peer import Agent, RoomPeer
 from .cursors import relative_position
-from .peer_channel import PeerChannel
 
 PRESENCE_STATUSES = ("online", "away", "busy", "offline")
 
@@ -58,84 +60,11 @@ _WIDGET_PREFIX = {NOTEBOOK: "notebook", FILE: "editor"}
 
 # Remote awareness states expire after 30 s upstream (pycrdt and y-protocols): renew well before.
 RENEW_INTERVAL = 10.0
-
-
-class RoomPeer:
-    """The agent's awareness client in one room, served by the room like a websocket."""
-
-    def __init__(self, agent: Agent, room_id: str, path: str | None, kind: str | None) -> None:
-        self.agent = agent
-        self.room_id = room_id
-        self.path = path
-        self.kind = kind
-        self.awareness = Awareness(Doc())
-        self.channel = PeerChannel(room_id, self.client_id, self.publish)
-        self.extra: dict[str, Any] = {}
-        self.task: asyncio.Task[None] | None = None
-
-    @property
-    def client_id(self) -> int:
-        return self.awareness.client_id
-
-    @property
-    def active(self) -> bool:
-        return not self.channel.closed
-
-    def publish(self) -> None:
-        """Send the current state to the room (also renews it before peers time it out)."""
-        if not self.active:
-            return
-        self.awareness.set_local_state({**self.agent.state(), **self.extra})
-        self._send()
-
-    def leave(self) -> None:
-        if not self.active:
-            return
-        self.awareness.set_local_state(None)
-        self._send()
-        self.channel.close()
-
-    def _send(self) -> None:
-        update = self.awareness.encode_awareness_update([self.client_id])
-        self.channel.say(create_awareness_message(update))
-
-
-@dataclass
-class Agent:
-    """One agent (a principal through one MCP client) working through one MCP session."""
-
-    identity: AgentIdentity
-    session_id: str | None
-    presence: dict[str, Any] = field(default_factory=lambda: {"status": "online", "message": None})
-    broadcast: dict[str, Any] | None = None
-    rooms: dict[str, RoomPeer] = field(default_factory=dict)
-    global_peer: RoomPeer | None = None
-    current: str | None = None
-    last_used: float = field(default_factory=time.monotonic)
-    last_activity: str = field(default_factory=utc_now)
-
-    def state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "user": self.identity.user_field(),
-            "agent": {
-                "for": self.identity.user,
-                "verified": self.identity.verified_agent,
-            },
-            "presence": {**self.presence, "last_activity": self.last_activity},
-        }
-        if self.broadcast is not None:
-            state["activity"] = self.broadcast
-        return state
-
-    def peers(self) -> list[RoomPeer]:
-        peers = list(self.rooms.values())
-        if self.global_peer is not None:
-            peers.append(self.global_peer)
-        return peers
-
-    def used(self) -> None:
-        self.last_used = time.monotonic()
-        self.last_activity = utc_now()
+# Seconds an agent stays after its last MCP session ended: one-shot clients run one after another.
+LINGER = 5.0
+# Agents one principal may show at once. clientInfo.name is the caller's choice (in the 2026-07-28 era, per
+# request): each new name past this replaces the principal's least recently used agent.
+MAX_AGENTS_PER_PRINCIPAL = 8
 
 
 class AgentPeers:
@@ -147,13 +76,17 @@ class AgentPeers:
         *,
         activity: ActivityFeed | None = None,
         renew_interval: float = RENEW_INTERVAL,
+        linger: float = LINGER,
+        max_agents_per_principal: int = MAX_AGENTS_PER_PRINCIPAL,
     ) -> None:
         self.rtc = rtc
         self.log = log
         self.idle_timeout = idle_timeout
         self.renew_interval = renew_interval
+        self.linger = linger
+        self.max_agents_per_principal = max_agents_per_principal
         self.activity = activity or ActivityFeed()
-        self._agents: dict[tuple[Any, str | None], Agent] = {}
+        self._agents: dict[tuple[Any, ...], Agent] = {}
         self._by_client: dict[int, RoomPeer] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._global_lock = asyncio.Lock()
@@ -185,9 +118,8 @@ class AgentPeers:
         tool = call.tool if call is not None else None
         activity_type = TOOL_ACTIVITY.get(tool or "", tool or "edit")
         where = f" (cell {cell_id})" if cell_id else ""
-        self._record(
-            agent, activity_type, document.path, document.room_id, f"{tool or activity_type} on {document.path}{where}"
-        )
+        agent.doing = f"{tool or activity_type} on {document.path}{where}"
+        self._record(agent, activity_type, document.path, document.room_id, agent.doing)
         await self._publish_everywhere(agent)
 
     async def join(self, principal: Principal, mcp_session_id: str | None, document: OpenDocument) -> RoomPeer:
@@ -216,17 +148,10 @@ class AgentPeers:
     ) -> Agent:
         if status not in PRESENCE_STATUSES:
             raise ToolFailure(INVALID_ARGUMENT, f"status must be one of {', '.join(PRESENCE_STATUSES)}")
-        # Presence belongs to the principal's agent in every session it has open.
-        agents = [agent for agent in self._agents.values() if agent.identity.key == AgentIdentity.of(principal).key]
-        current = self._agent(principal, mcp_session_id)
-        if current not in agents:
-            agents.append(current)
-        for agent in agents:
-            agent.presence = {"status": status, "message": message, "since": utc_now()}
-        current.used()
-        for agent in agents:
-            await self._publish_everywhere(agent)
-        return current
+        agent = self._agent(principal, mcp_session_id)
+        agent.presence = {"status": status, "message": message, "since": utc_now()}
+        await self._publish_everywhere(agent)
+        return agent
 
     async def broadcast(
         self,
@@ -263,22 +188,17 @@ class AgentPeers:
         return entry
 
     def leave(self, principal: Principal, room_id: str) -> list[RoomPeer]:
-        """The principal's agents leave one room at once; other principals' agents are untouched."""
-        key = AgentIdentity.of(principal).key
-        left = []
-        for agent in list(self._agents.values()):
-            if agent.identity.key != key:
-                continue
-            peer = agent.rooms.pop(room_id, None)
-            if peer is None:
-                continue
-            self._depart(peer, "leave")
-            left.append(peer)
-            agent.used()
-            if agent.global_peer is not None:
-                self._update_global_fields(agent)
-                agent.global_peer.publish()
-        return left
+        """The caller's agent leaves one room at once; other agents are untouched."""
+        agent = self._agents.get(AgentIdentity.of(principal).key)
+        peer = agent.rooms.pop(room_id, None) if agent is not None else None
+        if agent is None or peer is None:
+            return []
+        self._depart(peer, "leave")
+        agent.last_used = time.monotonic()
+        if agent.global_peer is not None:
+            self._update_global_fields(agent)
+            agent.global_peer.publish()
+        return [peer]
 
     async def wait_visible(self, peer: RoomPeer, room: Any, timeout: float = 5.0) -> bool:
         """Until the room holds the peer's state (every collaborator has been sent it)."""
@@ -290,10 +210,19 @@ class AgentPeers:
         return await _wait_for_awareness(room, lambda: not ids & room.awareness.states.keys(), timeout)
 
     async def end_session(self, mcp_session_id: str) -> None:
-        """The MCP session ended: its agents leave every room at once."""
+        """An MCP session ended: an agent whose last session it was leaves every room shortly after.
+
+        The short delay keeps one collaborator for one-shot clients run one after another; an agent
+        that also calls without a session (2026-07-28 era) stays until its idle timeout.
+        """
         for key, agent in list(self._agents.items()):
-            if agent.session_id == mcp_session_id:
-                self._retire(key, agent, "session ended")
+            if mcp_session_id not in agent.sessions:
+                continue
+            agent.sessions.discard(mcp_session_id)
+            if not agent.sessions and not agent.sessionless and agent.leaving is None:
+                agent.leaving = asyncio.get_running_loop().call_later(
+                    self.linger, self._retire, key, agent, "session ended"
+                )
 
     async def close(self) -> None:
         """Server shutdown: every agent peer leaves."""
@@ -321,25 +250,33 @@ class AgentPeers:
 
     def _agent(self, principal: Principal, mcp_session_id: str | None) -> Agent:
         identity = AgentIdentity.of(principal)
-        key = (identity.key, mcp_session_id)
-        agent = self._agents.get(key)
+        agent = self._agents.get(identity.key)
         if agent is None:
-            agent = self._agents[key] = Agent(identity=identity, session_id=mcp_session_id)
-            # Presence is the principal's: a new session of the same agent shows the same status.
-            for other in self._agents.values():
-                if other is not agent and other.identity.key == identity.key:
-                    agent.presence = dict(other.presence)
-                    break
-        agent.used()
+            self._make_room_for(identity)
+            agent = self._agents[identity.key] = Agent(identity=identity)
+        agent.used(mcp_session_id)
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="collab-mcp-agent-peers")
         return agent
+
+    def _make_room_for(self, identity: AgentIdentity) -> None:
+        """At the per-principal cap, the principal's least recently used agent leaves."""
+        principal = identity.key[:2]
+        theirs = [(key, agent) for key, agent in self._agents.items() if key[:2] == principal]
+        if len(theirs) < self.max_agents_per_principal:
+            return
+        theirs.sort(key=lambda item: item[1].last_used)
+        for key, agent in theirs[: len(theirs) - self.max_agents_per_principal + 1]:
+            self._retire(key, agent, "replaced by another agent of the same user")
+
+    def _is_own(self, client_id: int) -> bool:
+        return client_id in self._by_client
 
     def _room_peer(self, agent: Agent, document: OpenDocument) -> RoomPeer:
         peer = agent.rooms.get(document.room_id)
         if peer is not None and peer.active:
             return peer
-        peer = RoomPeer(agent, document.room_id, document.path, document.kind)
+        peer = RoomPeer(agent, document.room_id, document.path, document.kind, is_own=self._is_own)
         agent.rooms[document.room_id] = peer
         agent.current = f"{_WIDGET_PREFIX[document.kind]}:{document.path}"
         self._by_client[peer.client_id] = peer
@@ -386,7 +323,7 @@ class AgentPeers:
         room = await self._global_room()
         if room is None:
             return None
-        peer = RoomPeer(agent, GLOBAL_AWARENESS_ROOM, None, None)
+        peer = RoomPeer(agent, GLOBAL_AWARENESS_ROOM, None, None, is_own=self._is_own)
         agent.global_peer = peer
         self._by_client[peer.client_id] = peer
         peer.task = asyncio.get_running_loop().create_task(self._serve_global_peer(peer))
@@ -455,7 +392,12 @@ class AgentPeers:
         if was_active and peer.path is not None:
             self._record(peer.agent, "leave", peer.path, peer.room_id, f"left {peer.path} ({reason})")
 
-    def _retire(self, key: tuple[Any, str | None], agent: Agent, reason: str) -> None:
+    def _retire(self, key: tuple[Any, ...], agent: Agent, reason: str) -> None:
+        if self._agents.get(key) is not agent:
+            return  # already gone (a pending leave after the idle sweep, or the other way round)
+        if agent.leaving is not None:
+            agent.leaving.cancel()
+            agent.leaving = None
         for peer in list(agent.rooms.values()):
             self._depart(peer, reason)
         agent.rooms.clear()

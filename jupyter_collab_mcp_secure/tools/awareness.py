@@ -66,10 +66,11 @@ async def get_online_users(document_path: str | None = None) -> dict[str, Any]:
     tools), a display name, whether they are a person or an agent (`verified`
     is true only for agents this server runs), and the documents they have
     open (only documents you may read are shown). With `document_path`, only
-    users in that document.
+    users in that document. `people` and `agents` count each kind.
     """
     users = _reader().online_users(_narrowing_path(document_path))
-    return with_untrusted({"users": users, "count": len(users)})
+    agents = sum(bool(user["is_agent"]) for user in users)
+    return with_untrusted({"users": users, "count": len(users), "people": len(users) - agents, "agents": agents})
 
 
 async def get_user_presence(user_id: str, document_path: str | None = None) -> dict[str, Any]:

@@ -62,19 +62,25 @@ class TornadoASGIBridge:
                 if key.lower() in _HOP_BY_HOP:
                     continue
                 handler.add_header(key.decode("latin-1"), value.decode("latin-1"))
+            if dict(message.get("headers", ())).get(b"content-type", b"").startswith(b"text/event-stream"):
+                # A stream's headers go at once: a GET stream may send nothing else for a long time.
+                await self._flush()
         elif message["type"] == "http.response.body":
             body = message.get("body", b"")
             if body:
                 handler.write(body)
             if message.get("more_body", False):
-                try:
-                    await handler.flush()
-                except Exception:
-                    # The peer went away mid-stream; the app learns it from receive().
-                    self.disconnected.set()
+                await self._flush()
             else:
                 self._finished = True
                 handler.finish()
+
+    async def _flush(self) -> None:
+        try:
+            await self.handler.flush()
+        except Exception:
+            # The peer went away mid-stream; the app learns it from receive().
+            self.disconnected.set()
 
     def finish_if_open(self) -> None:
         """An app that ends without a final body message still closes the response."""

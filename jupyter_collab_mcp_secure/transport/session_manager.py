@@ -1,33 +1,53 @@
-"""The SDK's StreamableHTTP session manager: one event store per session, session ends reported, kept running."""
+"""The SDK's StreamableHTTP session manager: per-session event stores, an evicting per-principal cap."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
-from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, ErrorData, JSONRPCError
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from traitlets import Float, HasTraits, Int
 
 from .event_store import EventStoreLimits, SessionEventStore
 
 SessionEnded = Callable[[str], Awaitable[None]]
+_SESSION_HEADER = MCP_SESSION_ID_HEADER.lower().encode("latin-1")
+
+
+class SessionsBusy(Exception):
+    """Every session the principal holds is in use: nothing can be evicted to admit another."""
+
+    def __init__(self, held: int, cap: int) -> None:
+        super().__init__(f"{held} of {cap} sessions busy")
+        self.held = held
+        self.cap = cap
 
 
 class ScopedSessionManager(StreamableHTTPSessionManager):
-    """Gives each session its own event store, owned by the principal that opened it.
+    """Gives each session its own event store, owned by the principal that opened it, and caps sessions per principal.
 
     The SDK creates every session's transport in `_admit_session` with the one
     store passed to the manager (private API, mcp 2.3: pinned, and covered by
-    tests/test_resumability.py). Here each admitted transport gets a fresh
-    `SessionEventStore`, so a `Last-Event-ID` from another session (or
-    another principal) replays nothing. `_discard_session` is where every
-    session ends (client DELETE, idle timeout, crash, refused opening
-    request); `on_session_end` hears of it once per session.
+    tests/test_resumability.py and tests/test_sessions.py). Here each admitted
+    transport gets a fresh `SessionEventStore`, so a `Last-Event-ID` from
+    another session (or another principal) replays nothing.
+
+    At the per-principal cap the principal's least recently used idle session
+    (no request in flight, no open GET stream) is closed to admit the new one:
+    one-shot clients never end their sessions, and their abandoned sessions must
+    not lock their owner out. Only when every session is busy is the new one
+    refused. `_discard_session` is where every session ends (client DELETE,
+    idle timeout, eviction, crash, refused opening request); `on_session_end`
+    hears of it once per session.
     """
 
     def __init__(
@@ -37,6 +57,7 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         event_store_limits: EventStoreLimits | None = None,
         on_session_end: SessionEnded | None = None,
         max_sessions_per_principal: int | None = None,
+        log: logging.Logger | None = None,
         **options: Any,
     ) -> None:
         if options.get("event_store") is not None:
@@ -46,29 +67,101 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         self.max_sessions_per_principal = max_sessions_per_principal
         self.on_session_end = on_session_end
         self.session_stores: dict[str, SessionEventStore] = {}
-        self.log = logging.getLogger(__name__)
+        self._last_used: dict[str, float] = {}
+        # Admitted but not yet answered: its opening request is not counted by the transport yet.
+        self._opening: set[str] = set()
+        # Evicted, still being terminated: no longer counted, and answered as unknown.
+        self._closing: set[str] = set()
+        self.log = log or logging.getLogger(__name__)
+
+    async def _handle_stateful_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == _SESSION_HEADER), None)
+        if session_id in self._closing:
+            await _error_response("Session not found", 404)(scope, receive, send)
+            return
+        if session_id in self._last_used:
+            self._last_used[session_id] = time.monotonic()
+        try:
+            await super()._handle_stateful_request(scope, receive, send)
+        except SessionsBusy as busy:
+            self.log.warning(
+                "Refusing a new MCP session: its principal holds %d sessions (the per-principal cap is %d), all busy",
+                busy.held,
+                busy.cap,
+            )
+            message = f"Too many open sessions: all {busy.held} of this principal's sessions (the cap) are in use"
+            await _error_response(message, 503, INTERNAL_ERROR)(scope, receive, send)
+        finally:
+            if session_id in self._last_used:
+                self._last_used[session_id] = time.monotonic()
 
     def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
-        # One principal must not hold the server's whole session budget (and its event memory).
         if self.max_sessions_per_principal is not None and requestor is not None:
-            held = sum(owner == requestor for owner in self._session_owners.values())
-            if held >= self.max_sessions_per_principal:
-                return None  # the SDK answers 503 "Too many open sessions"
+            self._make_room_for(requestor, self.max_sessions_per_principal)
         transport = super()._admit_session(requestor)
-        if transport is None or self.event_store_limits is None:
-            return transport
+        if transport is None:
+            return None
         session_id = transport.mcp_session_id
         assert session_id is not None
-        store = SessionEventStore(self.event_store_limits, owner=requestor)
-        # The transport reads its store at request time; nothing has used it yet.
-        transport._event_store = store
-        self.session_stores[session_id] = store
+        self._last_used[session_id] = time.monotonic()
+        self._opening.add(session_id)
+        if self.event_store_limits is not None:
+            store = SessionEventStore(self.event_store_limits, owner=requestor)
+            # The transport reads its store at request time; nothing has used it yet.
+            transport._event_store = store
+            self.session_stores[session_id] = store
         return transport
+
+    def _make_room_for(self, requestor: AuthorizationContext, cap: int) -> None:
+        """Below the cap nothing happens; at it the LRU idle session goes, or SessionsBusy when none is idle."""
+        held = [
+            session_id
+            for session_id, owner in self._session_owners.items()
+            if owner == requestor and session_id not in self._closing
+        ]
+        if len(held) < cap:
+            return
+        idle = [session_id for session_id in held if self._is_idle(session_id)]
+        if len(held) - len(idle) >= cap:
+            raise SessionsBusy(len(held), cap)
+        idle.sort(key=lambda session_id: self._last_used.get(session_id, 0.0))
+        for victim in idle[: len(held) - cap + 1]:
+            self._evict(victim)
+        self.log.info(
+            "Closed the least recently used idle MCP session of a principal at its cap (%d of %d held)",
+            len(held),
+            cap,
+        )
+
+    def _is_idle(self, session_id: str) -> bool:
+        transport = self._server_instances.get(session_id)
+        if transport is None or session_id in self._opening:
+            return False
+        # The transport counts requests in flight, an open GET stream included (mcp 2.3, idle timeout set).
+        return getattr(transport, "_requests_in_flight", 1) == 0
+
+    def _evict(self, session_id: str) -> None:
+        transport = self._server_instances[session_id]
+        self._closing.add(session_id)
+        assert self._task_group is not None
+        self._task_group.start_soon(self._discard_session, session_id, transport)
+
+    async def _serve_opening_request(
+        self, http_transport: StreamableHTTPServerTransport, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        try:
+            await super()._serve_opening_request(http_transport, scope, receive, send)
+        finally:
+            self._opening.discard(http_transport.mcp_session_id or "")
 
     async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
         known = session_id in self._server_instances
         self.session_stores.pop(session_id, None)
-        await super()._discard_session(session_id, transport)
+        self._last_used.pop(session_id, None)
+        try:
+            await super()._discard_session(session_id, transport)
+        finally:
+            self._closing.discard(session_id)
         if known and self.on_session_end is not None:
             with anyio.CancelScope(shield=True):
                 try:
@@ -77,14 +170,23 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
                     self.log.exception("session end handler failed for an MCP session")
 
 
+def _error_response(message: str, status_code: int, code: int = INVALID_REQUEST) -> Response:
+    """The SDK's shape for transport-level refusals: a JSON-RPC error without an id."""
+    body = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=message))
+    return Response(
+        body.model_dump_json(by_alias=True, exclude_unset=True), status_code=status_code, media_type="application/json"
+    )
+
+
 class SessionConfig(HasTraits):
     """Resumability bounds for MCP sessions of the initialize-handshake era (CollabMCP inherits these)."""
 
     max_sessions_per_principal = Int(
         16,
         help=(
-            "Most MCP sessions (initialize-handshake era) one principal may hold open at once; "
-            "another one is refused with 503 until one ends."
+            "Most MCP sessions (initialize-handshake era) one principal may hold open at once. A new one "
+            "closes the principal's least recently used idle session (no request in flight, no open GET "
+            "stream); only when all of them are busy is it refused with 503."
         ),
     ).tag(config=True)
     event_store_max_events = Int(
