@@ -12,13 +12,12 @@ plain Enforcer. Decisions are cached per snapshot; a reload builds a new index.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 
 from ..registry import ACTIONS
 from .functions import ALLOW, implies
-from .glob import compile_pattern, is_canonical, literal_prefix, matches
+from .glob import Pattern, compile_pattern, is_canonical, literal_prefix, matches
 from .source import RoleLink, Rule
 
 # Casbin's default role manager follows at most this many `g` hops (has_link's level 10
@@ -31,7 +30,7 @@ class _Node:
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
-        self.patterns: list[re.Pattern[str]] = []
+        self.patterns: list[Pattern] = []
 
 
 class _PatternTrie:
