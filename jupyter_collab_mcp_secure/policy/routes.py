@@ -74,15 +74,22 @@ ROUTES: tuple[Route, ...] = (
     Route(r"files/.*", (f"{_JS}base.handlers.AuthenticatedFileHandler",), "files", "raw files: read on the path"),
     Route(rf"view{_PATH}", (f"{_JS}view.handlers.ViewHandler",), "files", "file viewer: read on the path"),
     Route(r"nbconvert/\w+", (f"{_JS}nbconvert.handlers.NbconvertPostHandler",), "nbconvert_post", "read on the root"),
-    Route(rf"nbconvert/\w+{_PATH}", (f"{_JS}nbconvert.handlers.NbconvertFileHandler",), "nbconvert", "on the path"),
-    Route(r"api/nbconvert", (f"{_JS}services.nbconvert.handlers.NbconvertRootHandler",), "api", "formats"),
+    Route(
+        rf"nbconvert/\w+{_PATH}", (f"{_JS}nbconvert.handlers.NbconvertFileHandler",), "nbconvert", "read on the path"
+    ),
+    Route(
+        r"api/nbconvert",
+        (f"{_JS}services.nbconvert.handlers.NbconvertRootHandler",),
+        "api",
+        "any authenticated principal may read",
+    ),
     Route(
         r"api/fileid/(?:id|path)",
         ("jupyter_server_fileid.handler.FileIDHandler", "jupyter_server_fileid.handler.FilePathHandler"),
         "fileid",
         "read on the path named (by path, or by the id's current path)",
     ),
-    Route(r"api/resolvePath", (f"{_JS}services.api.handlers.PathResolverHandler",), "resolve_path", "read on root"),
+    Route(r"api/resolvePath", (f"{_JS}services.api.handlers.PathResolverHandler",), "resolve_path", "read on the root"),
     # Collaboration: rooms and sessions on their document (see the Authorizer).
     Route(r"api/collaboration/room/.*", (f"{_YDOC}YDocWebSocketHandler",), "contents", "read on the room's document"),
     Route(r"api/collaboration/session/.*", (f"{_YDOC}DocSessionHandler",), "contents", "read on the path"),
@@ -222,6 +229,16 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def route_table_markdown() -> str:
+    """The route table as a Markdown table, for docs/policies.md."""
+    lines = ["| route (below base_url) | resource | needs |", "|---|---|---|"]
+    for route in ROUTES:
+        shown = route.pattern.replace("|", "\\|")
+        lines.append(f"| {f'`{shown}`' if shown else '(base_url itself)'} | {route.resource} | {route.what} |")
+    lines.append(f"| anything else | {UNKNOWN} | admin on the root |")
+    return "\n".join(lines) + "\n"
+
+
 def class_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -285,7 +302,11 @@ class RouteGate:
         resource = UNKNOWN if relative is None else resource_of(relative, type(handler))
         if resource == PUBLIC:
             return True
-        user = getattr(handler, "_jupyter_current_user", None) or handler.current_user
+        if handler.request.method == "OPTIONS" and resource != UNKNOWN:
+            # A CORS preflight carries no credentials and known handlers answer it with headers only.
+            return True
+        # Jupyter handlers resolved the identity in prepare(); others only have tornado's own.
+        user = handler._jupyter_current_user if hasattr(handler, "_jupyter_current_user") else handler.current_user
         if user is None:
             # Pages send an anonymous browser to log in; nothing else is served without an identity.
             return resource == PAGE
