@@ -52,8 +52,9 @@ ROOT_RESOURCES: dict[str, dict[str, str | None]] = {
     "kernels": _EXECUTE,
     "sessions": _EXECUTE,
     "terminals": _EXECUTE,
-    "lsp": _EXECUTE,
-    "lsp_status": _READ_ELSE_ADMIN,
+    # jupyter_lsp asks "lsp" itself: read for its status, execute for a language server websocket.
+    "lsp": {"read": READ, "write": EXECUTE, "execute": EXECUTE},
+    "lsp_ws": _EXECUTE,
     "kernelspecs": _READ_ELSE_ADMIN,
     "resolve_path": _READ_ELSE_ADMIN,
     "nbconvert_post": {"read": READ, "write": READ, "execute": ADMIN},

@@ -127,8 +127,8 @@ ROUTES: tuple[Route, ...] = (
         "execute on the root",
     ),
     # A language server reads (and some run) anything the server user can: like a kernel.
-    Route(r"lsp/ws/.*", ("jupyter_lsp.handlers.LanguageServerWebSocketHandler",), "lsp", "execute on the root"),
-    Route(r"lsp/status", ("jupyter_lsp.handlers.LanguageServersHandler",), "lsp_status", "read on the root"),
+    Route(r"lsp/ws/.*", ("jupyter_lsp.handlers.LanguageServerWebSocketHandler",), "lsp_ws", "execute on the root"),
+    Route(r"lsp/status", ("jupyter_lsp.handlers.LanguageServersHandler",), "lsp", "read on the root"),
     Route(
         r"api/kernelspecs(?:/.+)?|kernelspecs/.+",
         (
