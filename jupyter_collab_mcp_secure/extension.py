@@ -25,7 +25,9 @@ from .identity.jwt_verifier import JWTVerifier
 from .path_templates import expand_path_traits
 from .policy.authorizer import install_server_authorizer
 from .policy.config import PolicyConfig
+from .policy.tool_paths import check_tool_paths
 from .ratelimit.config import RateLimitConfig
+from .registry import TOOLS
 from .rtc.activity import ActivityConfig
 from .rtc.adapter import RTCAdapter
 from .rtc.attribution import AttributionLog
@@ -34,7 +36,7 @@ from .rtc.forks import ForkRegistry
 from .rtc.history import HistoryConfig
 from .rtc.peers import AgentPeers
 from .rtc.ystore import install_ystore
-from .server import build_mcp_server, run_tool
+from .server import build_mcp_server, run_tool, tool_function
 from .transport.handlers import (
     METADATA_PATH,
     MCPHandler,
@@ -188,7 +190,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
                 AuditStage(self.audit),
                 ArgumentSizeStage(self.max_argument_bytes, self.max_edit_chars),
                 ResolveStage(self.root, {"session_id": self.rtc.path_of_room, "fork_id": self.forks.root_path_of}),
-                AuthorizeStage(self.policy),
+                AuthorizeStage(self.policy, check_tool_paths(TOOLS, tool_function)),
                 RateLimitStage(self.limiter),
             ],
             endpoint=run_tool,

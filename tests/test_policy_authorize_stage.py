@@ -80,3 +80,23 @@ async def test_denied_root_is_named(engine):
     call = make_call("execute_notebook_cell", [""], principal("alice"))
     result, _ = await run(engine, call)
     assert result.structured_content["error"]["message"] == "execute on '/' is not allowed"
+
+
+async def test_a_document_tool_without_any_path_is_refused(engine):
+    call = make_call("get_notebook", [], principal("alice"))
+    result, reached = await run(engine, call)
+    assert error_code_of(result) == "invalid_argument" and not reached and call.decision == "deny"
+    documentless = AuthorizeStage(engine, frozenset({"broadcast_user_activity"}))
+    call = make_call("broadcast_user_activity", [], principal("nobody"))
+    assert error_code_of(await Chain([documentless], _ok)(call)) is None
+
+
+async def test_an_overlong_path_is_invalid_before_any_matching(engine):
+    call = make_call("get_notebook", ["mine/" + "x" * 256], principal("alice"))
+    result, reached = await run(engine, call)
+    assert error_code_of(result) == "invalid_argument" and not reached
+    assert "255 bytes" in result.structured_content["error"]["message"]
+
+
+async def _ok(call):
+    return ok_result({})

@@ -17,6 +17,7 @@ from policy_fixtures import MODEL, principal
 
 from jupyter_collab_mcp_secure.policy.authorizer import PolicyAuthorizer
 from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
+from jupyter_collab_mcp_secure.policy.rooms import CONTENTS_EVENTS
 
 POLICY = (
     "p, role:owner, **, admin, allow\n"
@@ -188,3 +189,34 @@ async def test_read_only_connection_keeps_awareness_and_loses_updates(authorizer
     assert await allowed(authorizer, "erin", writer, "read", "contents")
     await writer.on_message(update)
     assert delivered[-1] == update
+
+
+async def test_a_connection_is_re_decided_when_its_folder_moves(authorizer, trail):
+    sent, closed = [], []
+
+    async def send(message):
+        sent.append(message)
+
+    async def deliver(message):
+        pass
+
+    connection = handler(
+        ydoc.YDocWebSocketHandler,
+        path="/api/collaboration/room/json:notebook:id-shared",
+        args=["json:notebook:id-shared"],
+    )
+    connection.on_message, connection.send = deliver, send
+    connection.close = lambda code, reason: closed.append(code)
+    assert await allowed(authorizer, "erin", connection, "read", "contents")
+    await connection.send(b"\x00\x02\x02xy")
+    rename = {"action": "rename", "source_path": "/other", "path": "/private"}
+    await authorizer.rooms.on_contents_event(logger=None, schema_id=CONTENTS_EVENTS, data=rename)
+    assert closed == []
+    rename = {"action": "rename", "source_path": "/shared", "path": "/private/shared"}
+    await authorizer.rooms.on_contents_event(logger=None, schema_id=CONTENTS_EVENTS, data=rename)
+    assert closed == [4403]
+    # Nothing more goes out to it, even if the room broadcasts before the close completes.
+    await connection.send(b"\x00\x02\x02zz")
+    assert sent == [b"\x00\x02\x02xy"]
+    assert trail.records[-1]["event"] == "rtc_connection_closed"
+    assert trail.records[-1]["paths"] == ["private/shared/a.ipynb"]

@@ -134,3 +134,11 @@ def test_explain_refuses_non_canonical_paths(capsys):
 def test_explain_on_an_invalid_policy_exit_3(tmp_path, capsys):
     code, _, err = run(capsys, "explain", "alice", "read", "a", "--policy", write(tmp_path, "p, a\n"))
     assert code == 3 and "cannot load the policy" in err
+
+
+def test_a_role_without_the_role_prefix_is_reported(tmp_path, capsys):
+    policy = write(tmp_path, "p, editor, a/**, write, allow\ng, alice, editor\ng, bob, group:team\n")
+    code, out, _ = run(capsys, "check", policy)
+    assert code == 1
+    assert "line 2: 'editor' is used as a role but lacks the 'role:' prefix" in out
+    assert "line 3" not in out

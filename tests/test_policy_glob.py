@@ -79,3 +79,30 @@ def test_patterns_that_can_never_match_are_reported(pattern):
 @pytest.mark.parametrize("pattern", ["", "**", "a/**", "*.ipynb", "a/**/b"])
 def test_good_patterns_have_no_problem(pattern):
     assert pattern_problem(pattern) is None
+
+
+def test_wildcards_within_a_segment():
+    assert path_match("x/backup-1-2-3.sql", "**/backup-*-*-*.sql")
+    assert not path_match("x/backup-1-2.sql", "**/backup-*-*-*.sql")
+    assert path_match("a-b", "*-*") and not path_match("ab", "*-*")
+    assert path_match("aXbYa", "a*?a") and not path_match("aa", "a*?a")
+    assert path_match("abcabc", "*abc") and path_match("abab", "ab*ab") and not path_match("aba", "ab*ab")
+
+
+def test_paths_beyond_the_length_limits_are_never_canonical():
+    assert is_canonical("a/" * 2047 + "b")  # 4095 bytes
+    assert not is_canonical("a/" * 2048 + "bb")
+    assert is_canonical("x" * 255) and not is_canonical("x" * 256)
+    assert not is_canonical("é" * 128)  # 256 bytes in UTF-8
+    assert not path_match("x" * 256, "**")
+
+
+@pytest.mark.timeout(30)
+def test_matching_does_not_backtrack_on_long_paths():
+    # The regex this replaced took minutes on this path (a backtracking blow-up per segment).
+    pattern = "**/backup-*-*-*-*-*.sql"
+    path = "/".join(["backup-" + "-" * 240 + "x"] * 16)
+    assert is_canonical(path)
+    for _ in range(100):
+        assert not path_match(path, pattern)
+    assert path_match(path + "/backup-1-2-3-4-5.sql", pattern)

@@ -1,30 +1,32 @@
 """One decision point for the whole server: a jupyter_server Authorizer backed by the policy engine.
 
-Opt-in (`CollabMCP.policy_authorize_server`). jupyter_server asks an Authorizer about a
-resource type ("contents", "kernels", ...), not a path; this one finds the path the
-request is about and decides it like a tool call:
+Opt-in (`CollabMCP.policy_authorize_server`). Every route passes the route gate
+(policy.routes), which names the resource a request is about; jupyter_server's own
+`@authorized` checks arrive here too, with the same answer. A resource is a type
+("contents", "kernels", ...), not a path; this Authorizer finds the path the request
+is about and decides it like a tool call:
 
-- /api/contents, /files, /nbconvert and the collaboration session/timeline endpoints:
-  read (GET) or write (other methods) on the path; a copy needs read on its source,
-  a rename write on its target.
+- /api/contents, /files, /view, /nbconvert and the collaboration session/timeline
+  endpoints: read (GET) or write (other methods) on the path; a copy needs read on its
+  source, a rename write on its target. Renaming, copying or deleting a folder needs the
+  action on the folder's whole subtree (policy.subtree), on both ends of a move.
+- /api/fileid: read on the path it names (given, or the id's current path).
 - RTC room websocket: read on its document (the global awareness room: read on the
-  root). A connection without write on the document keeps its awareness (presence,
-  cursors) but its document updates and save requests are dropped and audited.
+  root), re-decided while it is open (policy.rooms).
 - Forks: admin on the root document; undo/redo: write on it.
-- kernels, sessions, terminals: execute on the root ""; kernelspecs and events: read
-  on the root; server shutdown and config writes: admin on the root.
+- kernels, sessions, terminals, language servers: execute on the root; kernelspecs:
+  read on the root; JupyterLab settings, workspaces and extensions: read on the root to
+  read, admin to change; events, shutdown, metrics: admin on the root.
 - api (status, identity) and csp reports: any authenticated principal.
-Anything else: read on the root for reads, admin on the root otherwise.
+Any other resource (an extension's own): admin on the root.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import time
-from collections.abc import Callable
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jupyter_server.auth import Authorizer
 from jupyter_server.auth.identity import User
@@ -35,29 +37,45 @@ from ..gateway.paths import canonicalize
 from ..identity.principal import Principal
 from ..registry import ADMIN, EXECUTE, READ, WRITE
 from ..rtc.adapter import GLOBAL_AWARENESS_ROOM
-from .engine import PolicyEngine
+from .glob import path_problem
+from .rooms import CONTENTS_EVENTS, RoomConnections
+from .routes import RouteGate
 
-IdentityResolver = Callable[[Any, User], Principal | None]
 ROOT = ""
 AUTHENTICATED = None  # a requirement list for resources any authenticated principal may use
 
+_ALL_ADMIN = {"read": ADMIN, "write": ADMIN, "execute": ADMIN}
+_READ_ELSE_ADMIN = {"read": READ, "write": ADMIN, "execute": ADMIN}
+_EXECUTE = {"read": EXECUTE, "write": EXECUTE, "execute": EXECUTE}
 # Resources without a path: what they need on the root, by jupyter_server's action.
 ROOT_RESOURCES: dict[str, dict[str, str | None]] = {
-    "kernels": {"read": EXECUTE, "write": EXECUTE, "execute": EXECUTE},
-    "sessions": {"read": EXECUTE, "write": EXECUTE, "execute": EXECUTE},
-    "terminals": {"read": EXECUTE, "write": EXECUTE, "execute": EXECUTE},
-    "kernelspecs": {"read": READ, "write": ADMIN, "execute": ADMIN},
+    "kernels": _EXECUTE,
+    "sessions": _EXECUTE,
+    "terminals": _EXECUTE,
+    # jupyter_lsp asks "lsp" itself: read for its status, execute for a language server websocket.
+    "lsp": {"read": READ, "write": EXECUTE, "execute": EXECUTE},
+    "lsp_ws": _EXECUTE,
+    "kernelspecs": _READ_ELSE_ADMIN,
+    "resolve_path": _READ_ELSE_ADMIN,
+    "nbconvert_post": {"read": READ, "write": READ, "execute": ADMIN},
+    "lab_settings": _READ_ELSE_ADMIN,
+    "lab_workspaces": _READ_ELSE_ADMIN,
+    "lab_extensions": _READ_ELSE_ADMIN,
     # The event stream carries every principal's audit records and document paths.
-    "events": {"read": ADMIN, "write": ADMIN, "execute": ADMIN},
-    "server": {"read": ADMIN, "write": ADMIN, "execute": ADMIN},
+    "events": _ALL_ADMIN,
+    "server": _ALL_ADMIN,
     "config": {"read": AUTHENTICATED, "write": ADMIN, "execute": ADMIN},
     "api": {"read": AUTHENTICATED, "write": ADMIN, "execute": ADMIN},
     "csp": {"read": AUTHENTICATED, "write": AUTHENTICATED, "execute": ADMIN},
 }
 PATH_RESOURCES = ("contents", "files", "nbconvert")
-AUDIT_DROP_EVERY_SECONDS = 10.0
 
-log = logging.getLogger(__name__)
+
+class Need(NamedTuple):
+    action: str
+    path: str
+    # The action on everything that could be beneath `path`, not just on `path`.
+    subtree: bool = False
 
 
 class _Refused(Exception):
@@ -68,40 +86,91 @@ class PolicyAuthorizer(Authorizer):
     engine = AnyTrait(help="The PolicyEngine deciding every request.")
     identity_resolver = AnyTrait(help="(handler, user) -> Principal for the request.")
     root = AnyTrait(help="The resolved server root.")
+    rooms = AnyTrait(help="The open room connections (policy.rooms), re-decided while they live.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.rooms is None:
+            self.rooms = RoomConnections(self.engine, self.canonical_or_none)
 
     async def is_authorized(self, handler: Any, user: User, action: str, resource: str) -> bool:
+        principal = await self._principal(handler, user)
+        if principal is None or not self.decide(principal, handler, action, resource):
+            return False
+        try:
+            document = _room_document(self, handler)
+        except _Refused:
+            return False
+        if document is not None:
+            self.rooms.watch(handler, principal, document)
+        return True
+
+    async def allows_route(self, handler: Any, action: str, resource: str) -> bool:
+        """The route gate's question (policy.routes): the same decision as `is_authorized`."""
+        principal = await self._principal(handler, handler.current_user)
+        return principal is not None and self.decide(principal, handler, action, resource)
+
+    async def _principal(self, handler: Any, user: User | None) -> Principal | None:
+        if user is None:
+            return None
         principal = self.identity_resolver(handler, user)
         if hasattr(principal, "__await__"):
             principal = await principal
-        if principal is None:
-            return False
+        return principal
+
+    def decide(self, principal: Principal, handler: Any, action: str, resource: str) -> bool:
         try:
             needs = self._requirements(handler, action, resource)
         except _Refused as refused:
             self.log.warning("refused %s %s for %s: %s", action, resource, principal.user, refused)
+            self._audit_denial(principal, resource, None)
             return False
-        for policy_action, path in needs:
-            if not self.engine.allowed(principal, policy_action, path):
+        for need in needs:
+            decide = self.engine.allowed_subtree if need.subtree else self.engine.allowed
+            if not decide(principal, need.action, need.path):
                 self.log.info(
-                    "policy denies %s %s on %r (%s %s)",
+                    "policy denies %s %s on %r%s (%s %s)",
                     principal.user,
-                    policy_action,
-                    path,
+                    need.action,
+                    need.path,
+                    " and beneath" if need.subtree else "",
                     action,
                     resource,
                 )
+                self._audit_denial(principal, resource, need)
                 return False
-        document = _room_document(self, handler)
-        if document is not None:
-            _guard_room_updates(handler, self.engine, principal, document)
         return True
 
-    def _requirements(self, handler: Any, action: str, resource: str) -> list[tuple[str, str]]:
+    def _audit_denial(self, principal: Principal, resource: str, need: Need | None) -> None:
+        trail = self.engine.audit_trail
+        if trail is None:
+            return
+        try:
+            trail.record(
+                {
+                    "event": "request_denied",
+                    "user": principal.user,
+                    "auth": principal.auth,
+                    "agent": principal.agent,
+                    "resource": resource if resource in ROOT_RESOURCES or resource in PATH_RESOURCES else "other",
+                    "action": need.action if need else None,
+                    "paths": [need.path] if need else [],
+                    "subtree": bool(need and need.subtree),
+                    "decision": "deny",
+                    "outcome": "denied",
+                }
+            )
+        except Exception:  # noqa: BLE001 - the refusal stands whether or not the record is written
+            self.log.exception("could not audit a refused request")
+
+    def _requirements(self, handler: Any, action: str, resource: str) -> list[Need]:
+        from jupyter_server.nbconvert.handlers import NbconvertPostHandler
+        from jupyter_server_fileid.handler import FileIDHandler, FilePathHandler
         from jupyter_server_ydoc import handlers as ydoc
 
         policy_action = READ if action == "read" else WRITE
         if isinstance(handler, ydoc.YDocWebSocketHandler):
-            return [(READ, _room_document(self, handler) or ROOT)]
+            return [Need(READ, _room_document(self, handler) or ROOT)]
         if isinstance(handler, ydoc.DocForkHandler):
             method = handler.request.method
             room = handler.path_args[0] if handler.path_args else ""
@@ -110,23 +179,32 @@ class PolicyAuthorizer(Authorizer):
                 if fork is None:
                     raise _Refused(f"unknown fork {room!r}")
                 room = fork["root_roomid"]
-            return [(READ if method == "GET" else ADMIN, self._room_path(handler, room))]
+            return [Need(READ if method == "GET" else ADMIN, self._room_path(handler, room))]
         if isinstance(handler, ydoc.UndoRedoHandler):
-            return [(WRITE, self._room_path(handler, handler.path_args[0]))]
+            return [Need(WRITE, self._room_path(handler, handler.path_args[0]))]
         if isinstance(handler, (ydoc.DocSessionHandler, ydoc.TimelineHandler)):
-            return [(READ, self._canonical(handler.path_args[0]))]
+            return [Need(READ, self._canonical(handler.path_args[0]))]
+        if isinstance(handler, FileIDHandler):
+            return [Need(READ, self._canonical(handler.get_argument("path", "")))]
+        if isinstance(handler, FilePathHandler):
+            path = handler.settings["file_id_manager"].get_path(handler.get_argument("id", ""))
+            # An unknown id maps nothing: the handler answers 404 to anyone.
+            return [] if path is None else [Need(READ, self._canonical(path))]
+        if isinstance(handler, NbconvertPostHandler):
+            resource = "nbconvert_post"  # converts the notebook in its body: no path of its own
         if resource in PATH_RESOURCES:
             path = self._canonical(_path_argument(handler))
-            needs = [(policy_action, path)]
-            needs.extend(self._body_paths(handler))
-            return needs
+            if resource == "contents" and handler.request.method == "DELETE" and self._is_folder(path):
+                return [Need(WRITE, path, subtree=True)]
+            return [Need(policy_action, path), *self._body_paths(handler, path)]
         table = ROOT_RESOURCES.get(resource)
         if table is None:
-            return [(READ if action == "read" else ADMIN, ROOT)]
+            # An extension's own resource: the owner keeps it, nobody else gets it by default.
+            return [Need(ADMIN, ROOT)]
         needed = table.get(action, ADMIN)
-        return [] if needed is AUTHENTICATED else [(needed, ROOT)]
+        return [] if needed is AUTHENTICATED else [Need(needed, ROOT)]
 
-    def _body_paths(self, handler: Any) -> list[tuple[str, str]]:
+    def _body_paths(self, handler: Any, path: str) -> list[Need]:
         """Contents requests that name a second path in their body: copy source, rename target."""
         method = handler.request.method
         if method not in ("POST", "PATCH") or not handler.request.body:
@@ -138,16 +216,36 @@ class PolicyAuthorizer(Authorizer):
         if not isinstance(body, dict):
             return []
         if method == "POST" and isinstance(body.get("copy_from"), str):
-            return [(READ, self._canonical(body["copy_from"]))]
+            source = self._canonical(body["copy_from"])
+            if self._is_folder(source):
+                return [Need(READ, source, subtree=True), Need(WRITE, path, subtree=True)]
+            return [Need(READ, source)]
         if method == "PATCH" and isinstance(body.get("path"), str):
-            return [(WRITE, self._canonical(body["path"]))]
+            target = self._canonical(body["path"])
+            if self._is_folder(path):
+                # Everything beneath leaves the source and arrives beneath the target.
+                return [Need(WRITE, path, subtree=True), Need(WRITE, target, subtree=True)]
+            return [Need(WRITE, target)]
         return []
+
+    def _is_folder(self, path: str) -> bool:
+        return os.path.isdir(self.root / path) if path else True
 
     def _canonical(self, raw: str | None) -> str:
         try:
-            return canonicalize((raw or "").lstrip("/"), self.root)
+            path = canonicalize((raw or "").lstrip("/"), self.root)
         except ToolFailure as failure:
             raise _Refused(failure.message) from None
+        problem = path_problem(path)
+        if problem:
+            raise _Refused(problem)
+        return path
+
+    def canonical_or_none(self, raw: str) -> str | None:
+        try:
+            return self._canonical(raw)
+        except _Refused:
+            return None
 
     def _room_path(self, handler: Any, room_id: str) -> str:
         path = _document_of_room(handler, room_id)
@@ -173,13 +271,11 @@ def _document_of_room(handler: Any, room_id: str) -> str | None:
 
 def _room_document(authorizer: PolicyAuthorizer, handler: Any) -> str | None:
     """The canonical document path of an RTC room websocket; None for other handlers or transient rooms."""
-    from jupyter_server_ydoc.handlers import YDocWebSocketHandler
+    from jupyter_server_ydoc.handlers import FORK_ROOMS, YDocWebSocketHandler
     from jupyter_server_ydoc.utils import room_id_from_encoded_path
 
     if not isinstance(handler, YDocWebSocketHandler):
         return None
-    from jupyter_server_ydoc.handlers import FORK_ROOMS
-
     room_id = getattr(handler, "_room_id", "") or room_id_from_encoded_path(handler.request.path)
     fork = FORK_ROOMS.get(room_id)
     if fork is not None:
@@ -192,78 +288,8 @@ def _room_document(authorizer: PolicyAuthorizer, handler: Any) -> str | None:
     return authorizer._room_path(handler, room_id)
 
 
-# Yjs wire format (y-protocols): message type, then for sync messages a sub-type.
-_SYNC, _AWARENESS = 0, 1
-_SYNC_STEP1 = 0
-
-
-def _guard_room_updates(handler: Any, engine: PolicyEngine, principal: Principal, path: str) -> None:
-    """Drop a connection's document updates whenever its principal lacks write on the document.
-
-    The room applies updates without knowing their sender, so the only place to refuse
-    them is this connection's own message handler. Asked per message, so a policy
-    reload takes effect on open connections too.
-    """
-    deliver = handler.on_message
-    dropped = {"count": 0, "audited_at": None}
-
-    async def on_message(message: bytes) -> Any:
-        if not engine.allowed(principal, READ, path):
-            handler.close(4403, "read access to this document was revoked")
-            return None
-        if _is_read_only_safe(message) or engine.allowed(principal, WRITE, path):
-            return await deliver(message)
-        dropped["count"] += 1
-        now = time.monotonic()
-        if dropped["audited_at"] is None or now - dropped["audited_at"] >= AUDIT_DROP_EVERY_SECONDS:
-            _audit_drop(engine, principal, path, dropped["count"])
-            dropped["audited_at"], dropped["count"] = now, 0
-        return None
-
-    handler.on_message = on_message
-
-
-def _is_read_only_safe(message: bytes) -> bool:
-    """Awareness and the sync request (a state vector) change no document."""
-    if not message:
-        return False
-    if message[0] == _AWARENESS:
-        return True
-    return message[0] == _SYNC and len(message) > 1 and message[1] == _SYNC_STEP1
-
-
-def _audit_drop(engine: PolicyEngine, principal: Principal, path: str, count: int) -> None:
-    log.warning(
-        "dropped %d RTC update(s) from %s on %r: no write access",
-        count,
-        principal.label,
-        path,
-    )
-    trail = engine.audit_trail
-    if trail is None:
-        return
-    try:
-        trail.record(
-            {
-                "event": "rtc_update_dropped",
-                "user": principal.user,
-                "auth": principal.auth,
-                "agent": principal.agent,
-                "action": WRITE,
-                "paths": [path],
-                "decision": "deny",
-                "outcome": "denied",
-                "dropped": count,
-            }
-        )
-    except Exception:
-        log.exception("could not audit a dropped RTC update")
-
-
-def install_server_authorizer(
-    serverapp: Any, engine: PolicyEngine, identity_resolver: IdentityResolver
-) -> PolicyAuthorizer:
-    """Make the policy engine the server's Authorizer (call from initialize_settings)."""
+def install_server_authorizer(serverapp: Any, engine: Any, identity_resolver: Any) -> PolicyAuthorizer:
+    """Make the policy engine the server's Authorizer and gate every route (call from initialize_settings)."""
     authorizer = PolicyAuthorizer(
         parent=serverapp,
         log=serverapp.log,
@@ -274,4 +300,6 @@ def install_server_authorizer(
     )
     serverapp.authorizer = authorizer
     serverapp.web_app.settings["authorizer"] = authorizer
+    RouteGate(serverapp.base_url, authorizer.allows_route).install(serverapp.web_app)
+    serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=authorizer.rooms.on_contents_event)
     return authorizer

@@ -12,6 +12,7 @@ from .source import WARNING, Finding, PolicySnapshot, Rule
 def analyze(snapshot: PolicySnapshot) -> list[Finding]:
     findings = list(snapshot.findings)
     findings.extend(_unheld_subjects(snapshot))
+    findings.extend(_unprefixed_roles(snapshot))
     findings.extend(_pattern_warnings(snapshot))
     findings.extend(_duplicates(snapshot))
     findings.extend(_shadowed(snapshot))
@@ -29,6 +30,21 @@ def _unheld_subjects(snapshot: PolicySnapshot) -> list[Finding]:
         )
         for rule in snapshot.rules
         if rule.subject.startswith("role:") and rule.subject != OWNER_ROLE and rule.subject not in granted_roles
+    ]
+
+
+def _unprefixed_roles(snapshot: PolicySnapshot) -> list[Finding]:
+    """A `g` target without `role:` or `group:` is also a user (or agent) name: whoever signs in
+    under that name gets the role's grants, and the role's members get that user's."""
+    return [
+        Finding(
+            WARNING,
+            link.line,
+            f"{link.role!r} is used as a role but lacks the 'role:' prefix: a principal named "
+            f"{link.role!r} would hold it too; write 'role:{link.role.partition(':')[2] or link.role}'",
+        )
+        for link in snapshot.links
+        if not link.role.startswith(("role:", "group:"))
     ]
 
 

@@ -58,8 +58,11 @@ class PolicyConfig(HasTraits):
         False,
         help=(
             "Also decide every Jupyter Server request with the same policy (one decision point): "
-            "/api/contents and files per path, RTC rooms per document (updates from principals "
-            "without write are dropped), kernels, sessions and terminals need execute on the root."
+            "every route through a table of known routes, where any other route (a third-party "
+            "extension's) needs admin on the root; /api/contents and files per path, folder moves "
+            "and deletes on the whole subtree; RTC rooms per document, re-decided while open (updates "
+            "from principals without write are dropped); kernels, sessions and terminals need execute "
+            "on the root. See docs/policies.md."
         ),
     ).tag(config=True)
 

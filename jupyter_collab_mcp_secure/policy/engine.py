@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +32,10 @@ class _PlainCasbin:
 
     def allowed(self, subjects: tuple[str, ...], action: str, path: str) -> bool:
         return bool(self._enforcer.enforce(subjects, path, action))
+
+    def subtree_allowed(self, subjects: tuple[str, ...], action: str, folder: str) -> bool:
+        # An arbitrary matcher cannot be reasoned about for paths not yet asked: refuse folder operations.
+        return False
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class PolicyEngine:
         self._loaded_stamp = self._stamp()
         self._pending_stamp: tuple[tuple[int, int, int], ...] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._reload_listeners: list[Callable[[], None]] = []
 
     @property
     def audit_trail(self) -> AuditTrail | None:
@@ -89,6 +95,14 @@ class PolicyEngine:
 
     def allowed(self, principal: Principal, action: str, path: str) -> bool:
         return self._active.decider.allowed(principal.subjects, action, path)
+
+    def allowed_subtree(self, principal: Principal, action: str, folder: str) -> bool:
+        """`action` on `folder` and on everything beneath it, whatever may be there (moves, deletes)."""
+        return self._active.decider.subtree_allowed(principal.subjects, action, folder)
+
+    def add_reload_listener(self, listener: Callable[[], None]) -> None:
+        """Called after each successful reload: decisions held open (websockets) are taken again."""
+        self._reload_listeners.append(listener)
 
     async def start(self) -> None:
         if self._watcher is None:
@@ -132,6 +146,11 @@ class PolicyEngine:
             len(snapshot.rules),
         )
         self._record(ok=True, sha256=snapshot.sha256, reason=None, source=source)
+        for listener in self._reload_listeners:
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - one failing listener must not keep the others stale
+                self._log.exception("a policy reload listener failed")
         return True
 
     def _activate(self, snapshot: PolicySnapshot, owner: OwnerPolicy | None = None) -> _Active:

@@ -12,14 +12,14 @@ plain Enforcer. Decisions are cached per snapshot; a reload builds a new index.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 
 from ..registry import ACTIONS
 from .functions import ALLOW, implies
-from .glob import compile_pattern, is_canonical, literal_prefix, matches
+from .glob import Pattern, compile_pattern, is_canonical, literal_prefix, matches
 from .source import RoleLink, Rule
+from .subtree import covers_subtree
 
 # Casbin's default role manager follows at most this many `g` hops (has_link's level 10
 # checks the subject itself plus 9 further steps).
@@ -31,7 +31,7 @@ class _Node:
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
-        self.patterns: list[re.Pattern[str]] = []
+        self.patterns: list[Pattern] = []
 
 
 class _PatternTrie:
@@ -98,6 +98,19 @@ class DecisionIndex:
             if not granted and allow.any_match(segments, path):
                 granted = True
         return granted
+
+    def subtree_allowed(self, subjects: tuple[str, ...], action: str, folder: str) -> bool:
+        """`action` on `folder` and on every path that could be beneath it (policy.subtree)."""
+        if not self.allowed(subjects, action, folder):
+            return False
+        allows, denies = [], []
+        for subject in self.policy_subjects(subjects):
+            for rule in self._rules[subject]:
+                if rule.effect == ALLOW and implies(rule.action, action):
+                    allows.append(rule.pattern)
+                elif rule.effect != ALLOW and implies(action, rule.action):
+                    denies.append(rule.pattern)
+        return covers_subtree(allows, denies, folder)
 
     def policy_subjects(self, subjects: tuple[str, ...]) -> tuple[str, ...]:
         """Every name a rule may use for this principal: its subjects and their roles."""

@@ -125,8 +125,12 @@ class ForkRegistry:
         return [fork for fork in self._forks.values() if fork.root.path == path]
 
     async def root_path_of(self, fork_id: str) -> str:
-        """The path of the document a fork was made from (forks are authorized on their root path)."""
-        return self.get(fork_id).root.path
+        """The current path of the document a fork was made from: forks are authorized on it.
+
+        Resolved through the file id at call time, so a root document moved into a
+        restricted folder is decided there, not where it was when the fork was made.
+        """
+        return await self.rtc.path_of_room(self.get(fork_id).root.room_id)
 
     def fork_of(self, fork_id: str, path: str, kind: str | None = None) -> Fork:
         """The fork, which must be a fork of the document at `path`."""

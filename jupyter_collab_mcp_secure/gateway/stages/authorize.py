@@ -5,17 +5,20 @@ from __future__ import annotations
 from mcp_types import CallToolResult
 
 from ...policy.engine import PolicyEngine
+from ...policy.glob import path_problem
 from ...registry import READ
 from ..chain import CallNext
 from ..context import CallContext
-from ..errors import FORBIDDEN, ToolFailure
+from ..errors import FORBIDDEN, INVALID_ARGUMENT, ToolFailure
 
 ALLOW, DENY = "allow", "deny"
 
 
 class AuthorizeStage:
-    def __init__(self, engine: PolicyEngine) -> None:
+    def __init__(self, engine: PolicyEngine, documentless: frozenset[str] = frozenset()) -> None:
         self.engine = engine
+        # Tools whose document argument is optional (policy.tool_paths): without one they act on no document.
+        self.documentless = documentless
 
     async def __call__(self, call: CallContext, call_next: CallNext) -> CallToolResult:
         spec = call.spec
@@ -24,11 +27,21 @@ class AuthorizeStage:
         principal = call.principal
         engine = self.engine
         call.can_read = lambda path: engine.allowed(principal, READ, path)
+        for path in call.paths:
+            # Refused before any matching: no rule is ever run on an unbounded caller-chosen string.
+            problem = path_problem(path)
+            if problem:
+                call.decision = DENY
+                raise ToolFailure(INVALID_ARGUMENT, problem)
         if spec.action is None or spec.filtered:
             # About the caller itself, or a listing whose path only narrows a search
             # that the read filter then prunes: nothing to refuse up front.
             call.decision = ALLOW
             return await call_next(call)
+        if not call.paths and spec.name not in self.documentless:
+            # Deciding on no path would allow anything: a document tool must name its document.
+            call.decision = DENY
+            raise ToolFailure(INVALID_ARGUMENT, f"'{spec.name}' needs the document it acts on")
         action = call.action or spec.action
         for path in call.paths:
             if not engine.allowed(principal, action, path):
