@@ -237,3 +237,13 @@ def test_expand_path_traits_rewrites_every_path_setting_once():
     assert settings.audit_log == "stdout"
     assert settings.state_dir == "/var/lib/collab/carol/big"
     assert settings.unrelated == "{username}"
+
+
+def test_folder_operations_follow_the_layers_over_the_whole_subtree(tmp_path):
+    engine = engine_for(tmp_path, BASELINE, SHARE + "p, bob, shared/keep/**, write, deny\n")
+    bob = principal("bob")
+    assert engine.allowed_subtree(bob, "write", "shared/drafts")  # the owner's share covers it
+    assert not engine.allowed_subtree(bob, "write", "shared")  # an owner deny lies beneath
+    assert not engine.allowed_subtree(bob, "read", "shared")  # and so does the baseline's deny on secret/
+    assert not engine.allowed_subtree(bob, "write", "elsewhere")
+    assert engine.allowed_subtree(principal(OWNER, owner=True), "admin", "shared")

@@ -125,6 +125,7 @@ class PolicyEngine:
             if active is None:
                 return False
             self._active = active
+            self._notify_reload()
         return ok
 
     async def _reload_baseline(self) -> bool:
@@ -146,12 +147,15 @@ class PolicyEngine:
             len(snapshot.rules),
         )
         self._record(ok=True, sha256=snapshot.sha256, reason=None, source=source)
+        self._notify_reload()
+        return True
+
+    def _notify_reload(self) -> None:
         for listener in self._reload_listeners:
             try:
                 listener()
             except Exception:  # noqa: BLE001 - one failing listener must not keep the others stale
                 self._log.exception("a policy reload listener failed")
-        return True
 
     def _activate(self, snapshot: PolicySnapshot, owner: OwnerPolicy | None = None) -> _Active:
         if owner is None or not snapshot.standard_model:

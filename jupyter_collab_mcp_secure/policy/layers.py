@@ -150,6 +150,22 @@ class LayeredDecider:
                 self._decisions[key] = decision
         return decision
 
+    def subtree_allowed(self, subjects: tuple[str, ...], action: str, folder: str) -> bool:
+        """`action` on `folder` and everything beneath it, with the same layering as `allowed`."""
+        if PROBE in subjects:
+            return False
+        probed = (*subjects, PROBE)
+        if not (
+            self._baseline.subtree_allowed(probed, action, folder)
+            and self._owner.subtree_allowed(probed, action, folder)
+        ):
+            return False  # a deny in either layer could match beneath the folder
+        if self._baseline.subtree_allowed(subjects, action, folder):
+            return True
+        return self._owner.subtree_allowed(subjects, action, folder) and self._baseline.subtree_allowed(
+            self._capped_by, action, folder
+        )
+
     def deciding_layer(self, subjects: tuple[str, ...], action: str, path: str) -> str:
         """BASELINE or OWNER for the layer whose allow applies, NOBODY when refused."""
         if PROBE in subjects:
