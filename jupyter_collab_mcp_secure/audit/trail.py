@@ -303,7 +303,7 @@ class AuditTrail:
                 # loop for a whole switch interval (5 ms).
                 time.sleep(0)
             if self._dropped:
-                self._append({"event": "audit_gap", "ts": _now(), "dropped": self._dropped})
+                self._append(self._marker("audit_gap", dropped=self._dropped))
                 self.log.error("audit trail dropped %d records while its sink was down", self._dropped)
                 self._dropped = 0
             self.sink.sync(self.head)
@@ -324,7 +324,7 @@ class AuditTrail:
         else:
             self.head = GENESIS
             reason = "new_chain"
-        start = {"event": START_EVENT, "ts": _now(), "reason": reason, "host": socket.gethostname(), "pid": os.getpid()}
+        start = self._marker(START_EVENT, reason=reason, host=socket.gethostname(), pid=os.getpid())
         if resume.torn_tail:
             start["torn_tail"] = True
             self.log.warning(
@@ -360,7 +360,7 @@ class AuditTrail:
         digest, line = seal(record, self.head)
         if self.sink.should_rotate(len(line) + 1):
             previous, deleted = self.sink.rotate()
-            start = {"event": START_EVENT, "ts": _now(), "reason": "rotation", "previous_file": previous}
+            start = self._marker(START_EVENT, reason="rotation", previous_file=previous)
             if deleted:
                 start["deleted_files"] = deleted
             self._append(start)
@@ -370,6 +370,10 @@ class AuditTrail:
         self.records_written += 1
         if self.head_every and self.records_written % self.head_every == 0:
             self._log_head("periodic")
+
+    def _marker(self, event: str, **fields: Any) -> dict[str, Any]:
+        """The trail's own records (written by the writer, not through record()): same `ts` and `server`."""
+        return {"event": event, "ts": _now(), "server": self.server, **fields}
 
     def _failed(self, error: Exception) -> None:
         if not self._in_outage:
