@@ -246,7 +246,13 @@ def test_caller_chosen_text_cannot_forge_or_hide_a_row(tmp_path, capsys):
     write_chain(
         log,
         [
-            {"event": "tool_call", "user": "mallory", "tool": forged, "outcome": "denied", "ts": "2026-03-01T09:00:00Z"},
+            {
+                "event": "tool_call",
+                "user": "mallory",
+                "tool": forged,
+                "outcome": "denied",
+                "ts": "2026-03-01T09:00:00Z",
+            },
             {
                 "event": "tool_call",
                 "user": "mallory\u2028eve",
