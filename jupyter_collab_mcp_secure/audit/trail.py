@@ -34,6 +34,7 @@ from .bounds import DEFAULT_MAX_CHARS, FieldBounds
 from .digest import ArgumentDigest, load_or_create_key
 from .hashchain import GENESIS, START_EVENT, seal
 from .sinks import FileSink, StreamSink
+from .suppressed import SuppressedRefusals
 
 if TYPE_CHECKING:
     from jupyter_events import EventLogger
@@ -44,10 +45,6 @@ SCHEMA_ID = "https://events.jupyter.org/jupyter_collab_mcp_secure/audit/v1"
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "record.yaml"
 
 _STOP = object()
-SUPPRESSED_EVENT = "refusals_suppressed"
-# Distinct principals counted per interval; the rest share one entry.
-MAX_SUPPRESSED_KEYS = 1000
-OTHERS = "(others)"
 
 
 class _QueueLogger:
@@ -89,11 +86,7 @@ class AuditTrail:
         self.max_pending = max_pending
         self.server = server
         self.refusals = refusals
-        self.suppressed_interval = suppressed_interval
-        self._suppressed: dict[str, collections.Counter[str]] = {}
-        self._suppressed_since: str | None = None
-        self._suppressed_due: float | None = None
-        self._suppressed_lock = threading.Lock()
+        self._suppressed = SuppressedRefusals(suppressed_interval)
         self.healthy = False
         self.head: str | None = None
         self.records_written = 0
@@ -153,15 +146,7 @@ class AuditTrail:
             self.record(event)
             return
         reason = str(event.get("error_code") or event.get("reason") or event.get("outcome") or "refused")
-        with self._suppressed_lock:
-            opened = self._suppressed_since is None
-            if opened:
-                self._suppressed_since = _now()
-                self._suppressed_due = time.monotonic() + self.suppressed_interval
-            if key not in self._suppressed and len(self._suppressed) >= MAX_SUPPRESSED_KEYS:
-                key = OTHERS
-            self._suppressed.setdefault(key, collections.Counter())[reason] += 1
-        if opened:
+        if self._suppressed.count(key, reason):
             # Wake the writer so that it waits for the new deadline.
             self._queue.put(None)
 
@@ -254,25 +239,15 @@ class AuditTrail:
 
     def _wait_time(self) -> float | None:
         waits = [] if self._sink_open else [self.retry_interval]
-        due = self._suppressed_due
-        if due is not None:
-            waits.append(max(0.0, due - time.monotonic()))
+        due_in = self._suppressed.due_in()
+        if due_in is not None:
+            waits.append(due_in)
         return min(waits) if waits else None
 
     def _flush_suppressed(self, force: bool) -> None:
-        """Turn the counts of suppressed refusals into one record, once their interval is over."""
-        with self._suppressed_lock:
-            due = self._suppressed_due
-            if due is None or (not force and time.monotonic() < due):
-                return
-            counts, since = self._suppressed, self._suppressed_since
-            self._suppressed, self._suppressed_since, self._suppressed_due = {}, None, None
-        record: dict[str, Any] = {
-            "event": SUPPRESSED_EVENT,
-            "since": since,
-            "total": sum(sum(reasons.values()) for reasons in counts.values()),
-            "counts": {key: dict(reasons) for key, reasons in counts.items()},
-        }
+        record = self._suppressed.take(force)
+        if record is None:
+            return
         # The same processors as record(), but straight into this batch (the writer may be stopping).
         for processor in self._processors:
             record = processor(None, "msg", record)
