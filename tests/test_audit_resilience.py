@@ -162,3 +162,17 @@ async def test_a_refusal_flood_costs_a_few_lines(tmp_path):
     assert counts == {"jupyter:mallory": {"forbidden": 497}, "@203.0.113.5": {"invalid token": 498}}
     assert sum(r["total"] for r in suppressed) == 995
     assert verify_files([log]).ok
+
+
+async def test_a_flood_from_many_addresses_names_the_busiest_and_sums_the_rest(tmp_path):
+    budget = RefusalBudget(principal_limit="1/hour", address_limit="1/hour")
+    trail = make_trail(tmp_path, refusals=budget, suppressed_interval=3600)
+    await trail.start()
+    for n in range(1, 201):
+        for _ in range(2 + (n == 7) * 10):
+            trail.auth_failure(f"198.51.{n // 256}.{n % 256}", "invalid token", None)
+    await trail.close()  # shutdown writes what was counted
+    (suppressed,) = [r for r in records(tmp_path / "audit.jsonl") if r["event"] == "refusals_suppressed"]
+    assert suppressed["total"] == 200 + 10
+    assert suppressed["counts"]["@198.51.0.7"] == {"invalid token": 11}
+    assert len(suppressed["counts"]) == 51 and suppressed["counts"]["(others)"] == {"invalid token": 150}

@@ -16,6 +16,9 @@ from typing import Any
 SUPPRESSED_EVENT = "refusals_suppressed"
 # Distinct principals counted per interval; the rest share one entry.
 MAX_KEYS = 1000
+# Principals named in one record (the busiest); the rest are summed under OTHERS. Below the
+# 64 entries a record's mapping may hold (audit.bounds), so no count is cut off.
+MAX_NAMED = 50
 OTHERS = "(others)"
 
 
@@ -51,6 +54,12 @@ class SuppressedRefusals:
                 return None
             counts, since = self._counts, self._since
             self._counts, self._since, self._due = {}, None, None
+        busiest = sorted(counts, key=lambda key: sum(counts[key].values()), reverse=True)
+        others: collections.Counter[str] = collections.Counter()
+        for key in busiest[MAX_NAMED:]:
+            others.update(counts.pop(key))
+        if others:
+            counts[OTHERS] = others
         return {
             "event": SUPPRESSED_EVENT,
             "since": since,
