@@ -13,6 +13,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from .bounds import bound_text
+
 SUPPRESSED_EVENT = "refusals_suppressed"
 # Distinct principals counted per interval; the rest share one entry.
 MAX_KEYS = 1000
@@ -20,6 +22,10 @@ MAX_KEYS = 1000
 # 64 entries a record's mapping may hold (audit.bounds), so no count is cut off.
 MAX_NAMED = 50
 OTHERS = "(others)"
+# Reasons can carry caller text (a JWT key id): kept short, and few per principal.
+MAX_REASON_CHARS = 200
+MAX_REASONS = 16
+OTHER_REASONS = "(other reasons)"
 
 
 class SuppressedRefusals:
@@ -39,7 +45,11 @@ class SuppressedRefusals:
                 self._due = time.monotonic() + self.interval
             if key not in self._counts and len(self._counts) >= MAX_KEYS:
                 key = OTHERS
-            self._counts.setdefault(key, collections.Counter())[reason] += 1
+            reasons = self._counts.setdefault(key, collections.Counter())
+            reason = bound_text(reason, MAX_REASON_CHARS)
+            if reason not in reasons and len(reasons) >= MAX_REASONS:
+                reason = OTHER_REASONS
+            reasons[reason] += 1
         return opened
 
     def due_in(self) -> float | None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .bounds import DEFAULT_MAX_CHARS, FieldBounds
+from .bounds import DEFAULT_MAX_CHARS, FieldBounds, bound_text
 from .digest import ArgumentDigest, load_or_create_key
 from .hashchain import GENESIS, START_EVENT, seal
 from .sinks import FileSink, StreamSink
@@ -45,6 +45,7 @@ SCHEMA_ID = "https://events.jupyter.org/jupyter_collab_mcp_secure/audit/v1"
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "record.yaml"
 
 _STOP = object()
+MAX_KEY_CHARS = 256
 
 
 class _QueueLogger:
@@ -142,6 +143,8 @@ class AuditTrail:
 
     def record_refusal(self, event: dict[str, Any], key: str) -> None:
         """A refused request's record, or past `key`'s refusal budget, a count in the next summary."""
+        # User names come from callers (a JWT's sub): the budget's and the counts' keys stay small.
+        key = bound_text(key, MAX_KEY_CHARS)
         if self.refusals is None or self.refusals.admit(key):
             self.record(event)
             return
