@@ -319,3 +319,27 @@ def test_executions_that_never_finished_are_shown(tmp_path, capsys):
     assert cli("summary", str(log)) == 0
     text = capsys.readouterr().out
     assert "=== Server alice/" in text and "=== Server bob/" in text and "never finished" in text
+
+
+def test_unreadable_lines_the_server_skipped_are_gaps_and_what_follows_is_still_checked(tmp_path, capsys):
+    from jupyter_collab_mcp_secure.audit.hashchain import GENESIS, START_EVENT, seal
+
+    head, start = seal({"event": START_EVENT, "reason": "new_chain"}, GENESIS)
+    head, first = seal({"event": "tool_call", "user": "alice"}, head)
+    restart_head, restart = seal({"event": START_EVENT, "reason": "restart", "unreadable_tail": {"lines": 1}}, head)
+    _, second = seal({"event": "tool_call", "user": "bob"}, restart_head)
+    log = tmp_path / "audit.jsonl"
+
+    log.write_text("\n".join([start, first, '{"cut record', restart, second]) + "\n")
+    assert cli("verify", str(log)) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("GAPS: 4 records") and "line 3: 1 unreadable line(s)" in out and "line 4" in out
+
+    log.write_text("\n".join([start, first, '{"cut record', restart, second.replace("bob", "eve")]) + "\n")
+    assert cli("verify", str(log)) == 1
+    assert "line 5: the record's hash does not match" in capsys.readouterr().out
+
+    _, unacknowledged = seal({"event": "tool_call", "user": "bob"}, head)
+    log.write_text("\n".join([start, first, "junk", unacknowledged]) + "\n")
+    assert cli("verify", str(log)) == 1
+    assert "line 3: the line is not valid JSON" in capsys.readouterr().out

@@ -79,8 +79,11 @@ async def test_a_garbled_tail_is_kept_and_the_chain_links_to_the_last_readable_r
     assert start["event"] == START_EVENT and start["prev_hash"] == good_head
     assert start["unreadable_tail"] == {"lines": 2, "bytes": len(junk)}
     assert after["user"] == "bob" and after["prev_hash"] == start["hash"]
-    broken = verify_files([log]).broken
-    assert broken is not None and broken.line == 3
+    report = verify_files([log])
+    assert report.broken is None and [(gap.line, gap.reason[:22]) for gap in report.gaps] == [
+        (3, "2 unreadable line(s) (")
+    ]
+    assert report.records == 4 and report.head == after["hash"]
 
 
 async def test_an_oversized_but_valid_last_record_still_gives_the_head(tmp_path):

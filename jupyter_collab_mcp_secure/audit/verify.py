@@ -8,6 +8,12 @@ its record, or its hash no longer matches), a removed, inserted or reordered lin
 (the next `prev_hash` of that chain does not link), lines removed from the head of
 the first file (it no longer begins with a chain start record), and, given the head
 the server logged, lines removed from the tail.
+
+Unreadable lines (not JSON, not a record: a line torn by a crash, a record cut by an
+older server) that the server acknowledged when it continued the chain (its next
+`audit_start` carries `torn_tail` or `unreadable_tail` and links to the record before
+them) are reported as gaps, and checking goes on after them; anywhere else they are
+the break.
 """
 
 from __future__ import annotations
@@ -45,10 +51,13 @@ class VerifyReport:
     files: list[str] = field(default_factory=list)
     chains: dict[str, ChainReport] = field(default_factory=dict)
     broken: Break | None = None
+    # Unreadable lines the server acknowledged: the chain links across them.
+    gaps: list[Break] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.broken is None
+        """Intact: no break, and no unreadable lines (a gap may hide a record that was being written)."""
+        return self.broken is None and not self.gaps
 
     @property
     def records(self) -> int:
@@ -73,19 +82,43 @@ def verify_files(paths: Iterable[str | Path], expect_head: str | Mapping[str, st
     """`expect_head`: the head the server logged, or one per server (`{"alice/": hash}`)."""
     report = VerifyReport()
     last_position = ("", 0)
+    gap: Break | None = None
+    gap_lines = 0
     for name, number, raw, complete in _lines(paths, report):
         last_position = (name, number)
-        problem = (
-            _check_line(raw, report, (name, number))
-            if complete
-            else ("the line is incomplete (no newline): the file was cut or a write was torn")
-        )
+        record, problem = _parse(raw) if complete else (None, INCOMPLETE)
+        if record is None:
+            gap = gap or Break(name, number, problem or "")
+            gap_lines += 1
+            continue
+        problem = _check_record(record, raw, report, (name, number))
         if problem:
-            report.broken = Break(name, number, problem)
+            # After unreadable lines, they are the first problem.
+            report.broken = gap or Break(name, number, problem)
             return report
+        if gap is not None and _acknowledges(record):
+            report.gaps.append(
+                Break(
+                    gap.file,
+                    gap.line,
+                    f"{gap_lines} unreadable line(s) ({gap.reason}); the server skipped them when it continued "
+                    f"the chain at {name} line {number}, which links to the record before them",
+                )
+            )
+            gap, gap_lines = None, 0
+    if gap is not None:
+        report.broken = gap
+        return report
     if expect_head is not None:
         report.broken = _check_heads(report, expect_head, last_position)
     return report
+
+
+INCOMPLETE = "the line is incomplete (no newline): the file was cut or a write was torn"
+
+
+def _acknowledges(record: dict) -> bool:
+    return record.get("event") == START_EVENT and bool(record.get("torn_tail") or record.get("unreadable_tail"))
 
 
 def _check_heads(
@@ -127,19 +160,24 @@ def _lines(paths: Iterable[str | Path], report: VerifyReport) -> Iterator[tuple[
             yield name, len(complete) + 1, tail, False
 
 
-def _check_line(raw: bytes, report: VerifyReport, position: tuple[str, int]) -> str | None:
+def _parse(raw: bytes) -> tuple[dict | None, str | None]:
     try:
         record = json.loads(raw.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        return "the line is not valid JSON: its bytes were changed"
+        return None, "the line is not valid JSON: its bytes were changed, or a write was torn"
     if (
         not isinstance(record, dict)
         or not isinstance(record.get("hash"), str)
         or not isinstance(record.get("prev_hash"), str)
     ):
-        return "the line is not an audit record (no hash / prev_hash)"
+        return None, "the line is not an audit record (no hash / prev_hash)"
+    return record, None
+
+
+def _check_record(record: dict, raw: bytes, report: VerifyReport, position: tuple[str, int]) -> str | None:
     if canonical(record).encode("ascii") != raw:
         return "the line is not in canonical form: its bytes were changed"
+    record = dict(record)
     claimed = record.pop("hash")
     if record_hash(record) != claimed:
         return "the record's hash does not match its content: the record was changed"

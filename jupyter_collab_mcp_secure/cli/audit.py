@@ -22,6 +22,8 @@ from ..audit.verify import verify_files
 
 EXIT_BROKEN = 1
 EXIT_USAGE = 2
+# The chain links, but unreadable lines (acknowledged by the server) sit in it.
+EXIT_GAPS = 3
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="check the hash chain; exit 1 at the first broken link",
         description="Check audit files, oldest first (rotated files, then the live one), against "
         "their hash chains (one per server when servers share a stream). Exits 0 when intact, 1 at "
-        "the first broken link, 2 on unreadable files.",
+        "the first broken link, 2 on unreadable files, 3 when the chains link but unreadable lines "
+        "(a torn or cut record the server skipped at a restart) sit in them.",
     )
     verify.add_argument("files", nargs="+", metavar="FILE")
     verify.add_argument(
@@ -141,13 +144,16 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"BROKEN: {printable(str(report.broken))}")
         print(f"{report.records} records verified before the break")
         return EXIT_BROKEN
-    print(f"OK: {report.records} records in {len(report.files)} file(s), {len(report.chains)} chain(s)")
+    verdict = "GAPS" if report.gaps else "OK"
+    print(f"{verdict}: {report.records} records in {len(report.files)} file(s), {len(report.chains)} chain(s)")
+    for gap in report.gaps:
+        print(f"unreadable: {printable(str(gap))}")
     for chain in report.chains.values():
         if len(report.chains) > 1:
             print(f"server {printable(chain.server) or '-'}: {chain.records} records")
         print(f"chain head: {chain.head}")
         print(f"chain starts after: {chain.chain_start}")
-    return 0
+    return EXIT_GAPS if report.gaps else 0
 
 
 def run_query(args: argparse.Namespace) -> int:
