@@ -5,8 +5,9 @@ come from callers. Unbounded, one of them can make a line larger than the reader
 the file's tail accepts, and a flood of them fills the disk. Every string is cut to
 `max_chars` with a marker that keeps the full value's length and SHA-256 (a reviewer
 can still match two records of the same oversized value), every list and mapping to
-`max_items` entries; a record still over `MAX_RECORD_BYTES` is replaced by its
-identifying fields and a digest of the whole.
+`max_items` entries. A record whose line is still over `MAX_RECORD_BYTES` is
+replaced by its identifying fields and a digest of the whole (`oversized`); the
+writer thread checks that, as it renders the line anyway.
 """
 
 from __future__ import annotations
@@ -65,13 +66,14 @@ class FieldBounds:
         self.max_items = max_items
 
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        bounded = {
+        return {
             bound_text(str(key), self.max_chars): bound_value(value, self.max_chars, self.max_items)
             for key, value in event_dict.items()
         }
-        size = len(canonical(bounded))
-        if size <= MAX_RECORD_BYTES:
-            return bounded
-        kept = {key: bound_value(bounded[key], IDENTIFYING_CHARS, 1) for key in IDENTIFYING if key in bounded}
-        kept["oversized"] = {"bytes": size, "sha256": _digest(canonical(bounded))}
-        return kept
+
+
+def oversized(record: dict[str, Any], line: str) -> dict[str, Any]:
+    """What is kept of a record whose rendered `line` is over MAX_RECORD_BYTES."""
+    kept = {key: bound_value(record[key], IDENTIFYING_CHARS, 1) for key in IDENTIFYING if key in record}
+    kept["oversized"] = {"bytes": len(line), "sha256": _digest(line)}
+    return kept

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .bounds import DEFAULT_MAX_CHARS, FieldBounds, bound_text
+from .bounds import DEFAULT_MAX_CHARS, MAX_RECORD_BYTES, FieldBounds, bound_text, oversized
 from .digest import ArgumentDigest, load_or_create_key
 from .hashchain import GENESIS, START_EVENT, seal
 from .sinks import FileSink, StreamSink
@@ -336,6 +336,10 @@ class AuditTrail:
 
     def _append(self, record: dict[str, Any]) -> None:
         digest, line = seal(record, self.head)
+        if len(line) > MAX_RECORD_BYTES:
+            # No line may outgrow what the sink reads back at a restart.
+            record = oversized(record, line)
+            digest, line = seal(record, self.head)
         if self.sink.should_rotate(len(line) + 1):
             previous, deleted = self.sink.rotate()
             start = self._marker(START_EVENT, reason="rotation", previous_file=previous)
