@@ -312,6 +312,8 @@ def test_executions_that_never_finished_are_shown(tmp_path, capsys):
     assert cli("query", str(log), "--event", "execution_started") == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert [row.split()[8] for row in rows] == ["started", "started", "unfinished", "unfinished"]
+    assert cli("query", str(log), "--server", "bob/", "--json") == 0
+    assert [json.loads(line)["request_id"] for line in capsys.readouterr().out.splitlines()] == ["gone", "gone"]
     assert cli("summary", str(log), "--json") == 0
     servers = json.loads(capsys.readouterr().out)["servers"]
     assert [e["request_id"] for e in servers["alice/"]["unfinished_executions"]] == ["killed"]
