@@ -14,7 +14,7 @@ from traitlets import Float, Int, List, Unicode, default
 
 from .audit.config import AuditConfig
 from .gateway.chain import Chain
-from .gateway.stages.audit import AuditStage
+from .gateway.stages.audit import AuditStage, ExecutionStartStage
 from .gateway.stages.authorize import AuthorizeStage
 from .gateway.stages.identity import IdentityStage
 from .gateway.stages.ratelimit import RateLimitStage
@@ -169,7 +169,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         # Before anything opens a room: rooms created by the server must share history's store.
         install_ystore(self.serverapp, Path(self.state_dir) / "ystore.sqlite", self.log)
         self.authenticator = Authenticator(owner=self.owner, jwt_verifier=self._jwt_verifier())
-        self.audit = self.make_audit_trail(str(self.root), self.log)
+        self.audit = self.make_audit_trail(str(self.root), self.log, refusals=self.make_refusal_budget())
         self.audit.attach_event_logger(self.serverapp.event_logger)
         self.limiter = self.make_rate_limiter(self.log)
         self.policy = self.make_policy_engine(self.audit, self.log, owner=self.owner)
@@ -192,6 +192,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
                 ResolveStage(self.root, {"session_id": self.rtc.path_of_room, "fork_id": self.forks.root_path_of}),
                 AuthorizeStage(self.policy, check_tool_paths(TOOLS, tool_function)),
                 RateLimitStage(self.limiter),
+                ExecutionStartStage(self.audit),
             ],
             endpoint=run_tool,
         )
@@ -235,9 +236,8 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         await self.audit.close()
 
     async def record_auth_failure(self, remote_ip: str, reason: str, method: str | None) -> None:
-        # A flood of 401s from one address must not flood the audit trail.
-        if await self.limiter.allow_auth_failure_record(remote_ip):
-            self.audit.auth_failure(remote_ip=remote_ip, reason=reason, auth=method)
+        # Past the address's budget (auth_failure_limit) the trail counts 401s instead of writing each.
+        self.audit.auth_failure(remote_ip=remote_ip, reason=reason, auth=method)
 
     def authorization_server_urls(self, own_origin: str) -> list[str]:
         if self.authorization_servers:

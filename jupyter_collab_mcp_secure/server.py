@@ -82,8 +82,10 @@ class GatewayMiddleware:
         principal = getattr(user, "principal", None)
         if principal is None:
             return error_result(FORBIDDEN, "no authenticated principal")
-        params = ctx.params or {}
-        arguments = params.get("arguments") or {}
+        params = ctx.params if isinstance(ctx.params, dict) else {}
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
         client_info = ctx.session.client_params.client_info if ctx.session.client_params else None
         if client_info is not None:
             principal = dataclasses.replace(principal, declared_client=client_info.name)
@@ -95,9 +97,9 @@ class GatewayMiddleware:
             mcp_session_id=_session_id(ctx),
             remote_ip=request.client.host if request is not None and request.client else None,
             app=self.app,
+            # Still run through the chain, so that the refusal is audited like any other.
+            malformed=None if isinstance(arguments, dict) else "'arguments' must be an object",
         )
-        if not isinstance(arguments, dict):
-            return error_result(INVALID_ARGUMENT, "'arguments' must be an object")
 
         async def invoke() -> CallToolResult:
             return _structured(await call_next(ctx))

@@ -209,7 +209,7 @@ def test_query_rejects_a_bad_time(audit_log, capsys):
 
 def test_summary_per_user_and_per_path(audit_log, capsys):
     assert cli("summary", str(audit_log), "--json") == 0
-    summary = json.loads(capsys.readouterr().out)
+    summary = json.loads(capsys.readouterr().out)["servers"][""]
     assert summary["users"]["alice"] == {
         "calls": 4,
         "denied": 0,
@@ -238,3 +238,110 @@ def test_review_skips_and_reports_lines_that_do_not_parse(audit_log, capsys):
     assert cli("query", str(audit_log), "--user", "bob", "--json") == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 2 and "line 9: not JSON" in captured.err
+
+
+def test_caller_chosen_text_cannot_forge_or_hide_a_row(tmp_path, capsys):
+    log = tmp_path / "audit.jsonl"
+    forged = "x\n2026-03-01T09:00:00Z  tool_call  alice  -  execute_notebook_cell  execute  a.ipynb  allow  ok"
+    write_chain(
+        log,
+        [
+            {
+                "event": "tool_call",
+                "user": "mallory",
+                "tool": forged,
+                "outcome": "denied",
+                "ts": "2026-03-01T09:00:00Z",
+            },
+            {
+                "event": "tool_call",
+                "user": "mallory\u2028eve",
+                "declared_client": "\x1b[8mhidden\x1b[0m\u202e",
+                "tool": "get_notebook\\x0a",
+                "paths": ["a\rb"],
+                "outcome": "denied",
+                "ts": "2026-03-01T09:00:01Z",
+            },
+        ],
+    )
+    assert cli("query", str(log)) == 0
+    table = capsys.readouterr().out
+    assert len(table.splitlines()) == 3
+    for unprintable in ("\x1b", "\r", "\u2028", "\u202e"):
+        assert unprintable not in table
+    assert "x\\x0a2026-03-01T09:00:00Z" in table and "\\x1b[8mhidden" in table and "mallory\\u2028eve" in table
+    assert "get_notebook\\\\x0a" in table  # a literal backslash cannot pose as an escape
+    assert cli("summary", str(log)) == 0
+    summary = capsys.readouterr().out
+    assert "\x1b" not in summary and "\u2028" not in summary
+    assert not any(line.startswith("2026") for line in summary.splitlines())
+
+
+def execution(request_id: str, user: str = "alice", server: str = "alice/") -> dict:
+    return {
+        "event": "execution_started",
+        "user": user,
+        "tool": "execute_notebook_cell",
+        "action": "execute",
+        "paths": ["a.ipynb"],
+        "request_id": request_id,
+        "server": server,
+        "ts": "2026-03-01T09:00:00Z",
+    }
+
+
+def test_executions_that_never_finished_are_shown(tmp_path, capsys):
+    log = tmp_path / "audit.jsonl"
+    ended = {"event": "tool_call", "user": "alice", "tool": "execute_notebook_cell", "server": "alice/"}
+    write_chain(
+        log,
+        [
+            execution("done"),
+            {**ended, "request_id": "done", "outcome": "ok"},
+            execution("detached"),
+            {**ended, "request_id": "detached", "outcome": "client_disconnected"},
+            {"event": "execution_finished", "request_id": "detached", "server": "alice/", "outcome": "ok"},
+            execution("killed"),
+            execution("gone", server="bob/"),
+            {**ended, "request_id": "gone", "outcome": "client_disconnected", "server": "bob/"},
+        ],
+    )
+    assert cli("query", str(log), "--unfinished", "--json") == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["request_id"], r["unfinished"]) for r in found] == [("killed", True), ("gone", True)]
+    assert cli("query", str(log), "--event", "execution_started") == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[8] for row in rows] == ["started", "started", "unfinished", "unfinished"]
+    assert cli("query", str(log), "--server", "bob/", "--json") == 0
+    assert [json.loads(line)["request_id"] for line in capsys.readouterr().out.splitlines()] == ["gone", "gone"]
+    assert cli("summary", str(log), "--json") == 0
+    servers = json.loads(capsys.readouterr().out)["servers"]
+    assert [e["request_id"] for e in servers["alice/"]["unfinished_executions"]] == ["killed"]
+    assert [e["request_id"] for e in servers["bob/"]["unfinished_executions"]] == ["gone"]
+    assert cli("summary", str(log)) == 0
+    text = capsys.readouterr().out
+    assert "=== Server alice/" in text and "=== Server bob/" in text and "never finished" in text
+
+
+def test_unreadable_lines_the_server_skipped_are_gaps_and_what_follows_is_still_checked(tmp_path, capsys):
+    from jupyter_collab_mcp_secure.audit.hashchain import GENESIS, START_EVENT, seal
+
+    head, start = seal({"event": START_EVENT, "reason": "new_chain"}, GENESIS)
+    head, first = seal({"event": "tool_call", "user": "alice"}, head)
+    restart_head, restart = seal({"event": START_EVENT, "reason": "restart", "unreadable_tail": {"lines": 1}}, head)
+    _, second = seal({"event": "tool_call", "user": "bob"}, restart_head)
+    log = tmp_path / "audit.jsonl"
+
+    log.write_text("\n".join([start, first, '{"cut record', restart, second]) + "\n")
+    assert cli("verify", str(log)) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("GAPS: 4 records") and "line 3: 1 unreadable line(s)" in out and "line 4" in out
+
+    log.write_text("\n".join([start, first, '{"cut record', restart, second.replace("bob", "eve")]) + "\n")
+    assert cli("verify", str(log)) == 1
+    assert "line 5: the record's hash does not match" in capsys.readouterr().out
+
+    _, unacknowledged = seal({"event": "tool_call", "user": "bob"}, head)
+    log.write_text("\n".join([start, first, "junk", unacknowledged]) + "\n")
+    assert cli("verify", str(log)) == 1
+    assert "line 3: the line is not valid JSON" in capsys.readouterr().out

@@ -96,8 +96,10 @@ async def test_torn_last_line_is_kept_as_evidence_and_the_chain_continues(tmp_pa
     await trail.close()
     restart = json.loads(log.read_text().splitlines()[-1])
     assert restart["torn_tail"] is True and restart["prev_hash"] == good_head
-    broken = verify_files([log]).broken
-    assert broken is not None and broken.line == 3 and "not valid JSON" in broken.reason
+    report = verify_files([log])
+    assert report.broken is None and not report.ok
+    (gap,) = report.gaps
+    assert gap.line == 3 and "not valid JSON" in gap.reason and "line 4" in gap.reason
 
 
 async def test_rotation_by_size_continues_the_chain_into_the_next_file(tmp_path):

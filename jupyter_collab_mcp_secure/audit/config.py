@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, HasTraits, Int, TraitError, Unicode, validate
+from traitlets import Bool, Float, HasTraits, Int, TraitError, Unicode, validate
 
+from .bounds import DEFAULT_MAX_CHARS
 from .sinks import FileSink, StreamSink
 from .trail import AuditTrail
+
+if TYPE_CHECKING:
+    from ..ratelimit.refusals import RefusalBudget
 
 STDOUT = "stdout"
 STATE_DIR_NAME = "collab_mcp"
@@ -36,6 +43,26 @@ class AuditConfig(HasTraits):
         help="""Rotate the audit file once it would grow past this many bytes: it is renamed to
         <audit_log>.<UTC timestamp> and the hash chain continues in a fresh file. 0: never rotate.""",
     )
+    audit_keep_rotated = Int(
+        10,
+        config=True,
+        help="""Rotated audit files kept beside the live one; at each rotation the oldest beyond
+        this many are deleted (named in the new file's first record), so the trail cannot fill
+        the disk. Ship them elsewhere first if you must keep more. 0: keep them all.""",
+    )
+    audit_field_max_chars = Int(
+        DEFAULT_MAX_CHARS,
+        config=True,
+        help="""Longest string a caller can put into an audit record field (client, tool, user and
+        agent names, paths, reasons, key ids); longer ones are cut and marked with their length
+        and SHA-256. Lists and mappings keep at most 64 entries.""",
+    )
+    audit_suppressed_interval = Float(
+        60.0,
+        config=True,
+        help="""Seconds over which refusals past a principal's budget (refusal_record_limit,
+        auth_failure_limit) are counted before one `refusals_suppressed` record reports them.""",
+    )
     audit_head_every = Int(
         1000,
         config=True,
@@ -56,13 +83,19 @@ class AuditConfig(HasTraits):
         collab_mcp/audit-digest.key in Jupyter's data directory when auditing to stdout.""",
     )
 
-    @validate("audit_rotate_bytes", "audit_head_every")
+    @validate("audit_rotate_bytes", "audit_head_every", "audit_keep_rotated")
     def _not_negative(self, proposal):
         if proposal["value"] < 0:
             raise TraitError(f"{proposal['trait'].name} must be 0 or more, not {proposal['value']}")
         return proposal["value"]
 
-    def make_audit_trail(self, root_dir: str, log: logging.Logger) -> AuditTrail:
+    @validate("audit_field_max_chars", "audit_suppressed_interval")
+    def _positive(self, proposal):
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be positive, not {proposal['value']}")
+        return proposal["value"]
+
+    def make_audit_trail(self, root_dir: str, log: logging.Logger, refusals: RefusalBudget | None = None) -> AuditTrail:
         """The trail for this server (start it with `await trail.start()`)."""
         root = Path(root_dir).expanduser().resolve()
         target = self.audit_log or default_audit_log(root)
@@ -78,16 +111,32 @@ class AuditConfig(HasTraits):
                     "choose a path outside the root or 'stdout'"
                 )
             key_file = Path(self.audit_digest_key_file or path.with_name(path.stem + ".digest-key")).expanduser()
-            sink = FileSink(path, rotate_bytes=self.audit_rotate_bytes, fsync=self.audit_fsync)
-        if _inside(key_file.resolve(), root):
-            log.warning("audit digest key %s lies inside the served root; set audit_digest_key_file", key_file)
+            sink = FileSink(
+                path, rotate_bytes=self.audit_rotate_bytes, fsync=self.audit_fsync, keep_rotated=self.audit_keep_rotated
+            )
+        if _served(key_file.resolve(), root, self._allow_hidden()):
+            log.warning("audit digest key %s lies at a path this server serves; set audit_digest_key_file", key_file)
         return AuditTrail(
             sink,
             key_file,
             log,
             fail_open=self.audit_fail_open,
             head_every=self.audit_head_every,
+            server=server_name(getattr(self, "owner", "")),
+            max_field_chars=self.audit_field_max_chars,
+            refusals=refusals,
+            suppressed_interval=self.audit_suppressed_interval,
         )
+
+    def _allow_hidden(self) -> bool:
+        contents = getattr(getattr(self, "serverapp", None), "contents_manager", None)
+        return bool(getattr(contents, "allow_hidden", False))
+
+
+def server_name(owner: str) -> str:
+    """`<user>/<server name>` as JupyterHub writes it (`alice/` is alice's default server)."""
+    user = os.environ.get("JUPYTERHUB_USER") or owner or getpass.getuser()
+    return f"{user}/{os.environ.get('JUPYTERHUB_SERVER_NAME', '')}"
 
 
 def default_audit_log(root: Path) -> str:
@@ -99,3 +148,14 @@ def default_audit_log(root: Path) -> str:
 
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def _served(path: Path, root: Path, allow_hidden: bool) -> bool:
+    """Whether Jupyter would serve `path`: inside the root, and not hidden unless hidden files are served.
+
+    Under JupyterHub the root is the home, so the default key (in the hidden Jupyter
+    data folder) is inside it but never served.
+    """
+    if not _inside(path, root):
+        return False
+    return allow_hidden or not any(part.startswith(".") for part in path.relative_to(root).parts)

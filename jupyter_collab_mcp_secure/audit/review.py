@@ -1,13 +1,16 @@
 """Reading audit files for a reviewer: filter records (query) and aggregate them (summary).
 
 Review never trusts what it reads: lines that do not parse are reported and
-skipped (run `audit verify` to prove the files intact).
+skipped (run `audit verify` to prove the files intact), and every value printed
+for a person is escaped, so a caller-chosen name cannot forge or hide a row.
+One stream may hold many servers' records (a hub's log): the summary is per server.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,6 +21,43 @@ from typing import Any
 from .hashchain import START_EVENT
 
 CHAIN_MARKERS = frozenset({START_EVENT, "audit_gap"})
+EXECUTION_STARTED = "execution_started"
+UNFINISHED = "unfinished"
+# Control, format (bidi overrides, zero-width), lone surrogate and line/paragraph separator characters.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def printable(text: str) -> str:
+    """`text` with every character that could move the cursor, break a line or recolour the
+    terminal shown as an escape (backslashes doubled, so escapes cannot be forged)."""
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(char) in _UNPRINTABLE:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def unfinished_executions(records: Iterable[dict[str, Any]]) -> set[str]:
+    """request_ids of `execution_started` records that no end record answers (the server died
+    mid-cell, or the records are missing). A call whose client went away ends with its
+    `execution_finished`."""
+    started: set[str] = set()
+    ended: set[str] = set()
+    for record in records:
+        request_id = record.get("request_id")
+        if not isinstance(request_id, str):
+            continue
+        event = record.get("event")
+        if event == EXECUTION_STARTED:
+            started.add(request_id)
+        elif event == "execution_finished" or (event == "tool_call" and record.get("outcome") != "client_disconnected"):
+            ended.add(request_id)
+    return started - ended
 
 
 def parse_time(text: str) -> datetime:
@@ -38,12 +78,19 @@ class Filters:
     decisions: frozenset[str] = frozenset()
     outcomes: frozenset[str] = frozenset()
     events: frozenset[str] = frozenset()
+    servers: frozenset[str] = frozenset()
     path_glob: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Only executions that started and never ended (request ids from unfinished_executions).
+    unfinished: frozenset[str] | None = None
 
     def __call__(self, record: dict[str, Any]) -> bool:
         event = record.get("event")
+        if self.unfinished is not None and (
+            event != EXECUTION_STARTED or record.get("request_id") not in self.unfinished
+        ):
+            return False
         if self.events:
             if event not in self.events:
                 return False
@@ -56,6 +103,7 @@ class Filters:
             (self.actions, (record.get("action"),)),
             (self.decisions, (record.get("decision"),)),
             (self.outcomes, (record.get("outcome"),)),
+            (self.servers, (record.get("server"),)),
         ]
         for wanted, values in checks:
             if wanted and not wanted.intersection(v for v in values if isinstance(v, str)):
@@ -91,10 +139,24 @@ def read_records(paths: Iterable[str | Path], on_bad_line: Callable[[str], None]
                     on_bad_line(f"{path} line {number}: not a record, skipped")
 
 
-TABLE_COLUMNS = ("ts", "event", "user", "agent", "tool", "action", "paths", "decision", "outcome", "duration_ms")
+TABLE_COLUMNS = (
+    "ts",
+    "event",
+    "user",
+    "agent",
+    "tool",
+    "action",
+    "paths",
+    "decision",
+    "outcome",
+    "duration_ms",
+    "server",
+)
 
 
-def table_row(record: dict[str, Any]) -> list[str]:
+def table_row(record: dict[str, Any], unfinished: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    if record.get("event") == EXECUTION_STARTED:
+        record = {**record, "outcome": UNFINISHED if record.get("request_id") in unfinished else "started"}
     row = []
     for column in TABLE_COLUMNS:
         value = record.get(column)
@@ -109,32 +171,59 @@ def table_row(record: dict[str, Any]) -> list[str]:
 
 
 def format_table(header: Iterable[str], rows: list[list[str]]) -> str:
-    header = [str(cell).upper() for cell in header]
+    header = [printable(str(cell).upper()) for cell in header]
+    rows = [[printable(cell) for cell in cells] for cells in rows]
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *rows]]
     return "\n".join(lines)
 
 
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per user: calls, denials, rate-limited calls, errors, calls by tool. Per path: who wrote,
-    who executed, who was denied. Per remote address: authentication failures."""
-    users: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"calls": 0, "denied": 0, "rate_limited": 0, "errors": 0, "by_tool": Counter()}
-    )
-    paths: dict[str, dict[str, Counter]] = defaultdict(
-        lambda: {"wrote": Counter(), "executed": Counter(), "denied": Counter()}
-    )
-    auth_failures: Counter = Counter()
+    """Per server (the records' `server` field): per user, calls, denials, rate-limited calls,
+    errors, calls by tool; per path, who wrote, who executed, who was denied; per remote
+    address, authentication failures; refusals counted in `refusals_suppressed` records; and
+    executions that started and never ended."""
+    servers: dict[str, _ServerSummary] = defaultdict(_ServerSummary)
     for record in records:
+        servers[str(record.get("server") or "")].add(record)
+    return {"servers": {server: summary.result() for server, summary in sorted(servers.items())}}
+
+
+class _ServerSummary:
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, Any]] = defaultdict(
+            lambda: {"calls": 0, "denied": 0, "rate_limited": 0, "errors": 0, "by_tool": Counter()}
+        )
+        self.paths: dict[str, dict[str, Counter]] = defaultdict(
+            lambda: {"wrote": Counter(), "executed": Counter(), "denied": Counter()}
+        )
+        self.auth_failures: Counter = Counter()
+        self.suppressed: dict[str, Counter] = defaultdict(Counter)
+        self.started: dict[str, dict[str, Any]] = {}
+        self.ended: set[str] = set()
+
+    def add(self, record: dict[str, Any]) -> None:
         event = record.get("event")
+        request_id = record.get("request_id")
         if event == "auth_failure":
-            auth_failures[str(record.get("remote_ip"))] += 1
-            continue
-        if event != "tool_call":
-            continue
+            self.auth_failures[str(record.get("remote_ip"))] += 1
+        elif event == "refusals_suppressed" and isinstance(record.get("counts"), dict):
+            for key, reasons in record["counts"].items():
+                for reason, count in reasons.items() if isinstance(reasons, dict) else ():
+                    self.suppressed[str(key)][str(reason)] += count if isinstance(count, int) else 0
+        elif event == EXECUTION_STARTED and isinstance(request_id, str):
+            self.started[request_id] = record
+        elif event == "execution_finished" and isinstance(request_id, str):
+            self.ended.add(request_id)
+        elif event == "tool_call":
+            if isinstance(request_id, str) and record.get("outcome") != "client_disconnected":
+                self.ended.add(request_id)
+            self._add_call(record)
+
+    def _add_call(self, record: dict[str, Any]) -> None:
         user = str(record.get("user"))
         outcome = record.get("outcome")
-        entry = users[user]
+        entry = self.users[user]
         entry["calls"] += 1
         entry["by_tool"][str(record.get("tool"))] += 1
         if outcome == "denied":
@@ -146,17 +235,26 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         column = _path_column(record.get("action"), outcome)
         if column:
             for path in record.get("paths") or []:
-                paths[str(path)][column][user] += 1
-    return {
-        "users": {
-            user: {**entry, "by_tool": dict(entry["by_tool"].most_common())} for user, entry in sorted(users.items())
-        },
-        "paths": {
-            path: {column: dict(counts.most_common()) for column, counts in columns.items()}
-            for path, columns in sorted(paths.items())
-        },
-        "auth_failures": dict(auth_failures.most_common()),
-    }
+                self.paths[str(path)][column][user] += 1
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "users": {
+                user: {**entry, "by_tool": dict(entry["by_tool"].most_common())}
+                for user, entry in sorted(self.users.items())
+            },
+            "paths": {
+                path: {column: dict(counts.most_common()) for column, counts in columns.items()}
+                for path, columns in sorted(self.paths.items())
+            },
+            "auth_failures": dict(self.auth_failures.most_common()),
+            "refusals_suppressed": {key: dict(reasons) for key, reasons in sorted(self.suppressed.items())},
+            "unfinished_executions": [
+                {field: record.get(field) for field in ("ts", "user", "agent", "tool", "paths", "request_id")}
+                for request_id, record in self.started.items()
+                if request_id not in self.ended
+            ],
+        }
 
 
 def _path_column(action: Any, outcome: Any) -> str | None:
@@ -168,6 +266,15 @@ def _path_column(action: Any, outcome: Any) -> str | None:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    sections: list[str] = []
+    for server, part in summary["servers"].items():
+        if sections:
+            sections.append("")
+        sections += [f"=== Server {server or '(not named in the records)'}", *_format_server(part)]
+    return "\n".join(sections)
+
+
+def _format_server(summary: dict[str, Any]) -> list[str]:
     def counts(mapping: dict[str, int]) -> str:
         return ", ".join(f"{name} ({count})" for name, count in mapping.items()) or "-"
 
@@ -191,4 +298,28 @@ def format_summary(summary: dict[str, Any]) -> str:
             "Authentication failures",
             format_table(("remote address", "failures"), [[ip, str(n)] for ip, n in summary["auth_failures"].items()]),
         ]
-    return "\n".join(sections)
+    if summary["refusals_suppressed"]:
+        sections += [
+            "",
+            "Refusals counted, not written one by one (past the refusal budget)",
+            format_table(
+                ("principal or @address", "refusals by reason"),
+                [[key, counts(reasons)] for key, reasons in summary["refusals_suppressed"].items()],
+            ),
+        ]
+    if summary["unfinished_executions"]:
+        sections += [
+            "",
+            "Executions started and never finished (the server stopped mid-cell?)",
+            format_table(
+                ("ts", "user", "agent", "tool", "paths", "request_id"),
+                [
+                    [
+                        "-" if e[f] is None else ",".join(map(str, e[f])) if isinstance(e[f], list) else str(e[f])
+                        for f in ("ts", "user", "agent", "tool", "paths", "request_id")
+                    ]
+                    for e in summary["unfinished_executions"]
+                ],
+            ),
+        ]
+    return sections

@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-# Enough to hold the last complete line: audit lines are a few hundred bytes.
-TAIL_WINDOW = 1 << 16
-
-
-class AuditSinkError(Exception):
-    """The sink exists but the chain cannot be continued from it safely."""
+# Lines are read back in chunks of this size, from the end, to find the chain head.
+TAIL_CHUNK = 1 << 16
+# Longer lines are not parsed when looking for the head (the trail writes at most 32 KiB).
+MAX_LINE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -28,15 +27,21 @@ class Resume:
     head: str | None
     # The previous process died mid-line; the torn line stays as evidence.
     torn_tail: bool = False
+    # Lines after the last readable record (garbled, oversized): kept as evidence, skipped by the chain.
+    unreadable_lines: int = 0
+    unreadable_bytes: int = 0
 
 
 class FileSink:
-    def __init__(self, path: Path, rotate_bytes: int, fsync: bool) -> None:
+    def __init__(self, path: Path, rotate_bytes: int, fsync: bool, keep_rotated: int = 0) -> None:
         self.path = path
         self.rotate_bytes = rotate_bytes
         self.fsync = fsync
+        # Rotated files kept beside the live one (oldest deleted first); 0 keeps them all.
+        self.keep_rotated = keep_rotated
         self._fd: int | None = None
         self._size = 0
+        self._identity: tuple[int, int] | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -52,14 +57,30 @@ class FileSink:
             os.close(fd)
             raise
         self._fd = fd
-        self._size = os.fstat(fd).st_size
+        stat = os.fstat(fd)
+        self._size = stat.st_size
+        self._identity = (stat.st_dev, stat.st_ino)
         return resume
+
+    def replaced(self) -> bool:
+        """The open file is no longer the one at the path (deleted, or its folder removed or swapped)."""
+        if self._fd is None:
+            return False
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (stat.st_dev, stat.st_ino) != self._identity
 
     def should_rotate(self, line_bytes: int) -> bool:
         return bool(self.rotate_bytes) and self._size > 0 and self._size + line_bytes > self.rotate_bytes
 
-    def rotate(self) -> str:
-        """Moves the full file aside under a sortable UTC name and opens a fresh one."""
+    def rotate(self) -> tuple[str, list[str]]:
+        """Moves the full file aside under a sortable UTC name and opens a fresh one.
+
+        Returns the rotated file's name and the names of old rotated files deleted to keep
+        `keep_rotated` of them.
+        """
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() // 1000 % 1_000_000:06d}Z"
         target = self.path.with_name(f"{self.path.name}.{stamp}")
         serial = 0
@@ -71,7 +92,24 @@ class FileSink:
         self.close()
         os.rename(self.path, target)
         self.open()
-        return target.name
+        return target.name, self._prune()
+
+    def _prune(self) -> list[str]:
+        if not self.keep_rotated:
+            return []
+        prefix = self.path.name + "."
+        rotated = sorted(
+            entry.name
+            for entry in self.path.parent.iterdir()
+            if entry.name.startswith(prefix) and entry.name[len(prefix) : len(prefix) + 1].isdigit()
+        )
+        deleted = rotated[: max(0, len(rotated) - self.keep_rotated)]
+        for name in deleted:
+            try:
+                os.unlink(self.path.parent / name)
+            except FileNotFoundError:
+                pass
+        return deleted
 
     def write(self, line: str) -> None:
         if self._fd is None:
@@ -101,26 +139,50 @@ def _resume_from_tail(fd: int) -> Resume:
     size = os.fstat(fd).st_size
     if size == 0:
         return Resume(head=None)
-    start = max(0, size - TAIL_WINDOW)
-    tail = os.pread(fd, size - start, start)
-    torn = not tail.endswith(b"\n")
+    torn = os.pread(fd, 1, size - 1) != b"\n"
     if torn:
         os.write(fd, b"\n")
-    complete = tail if not torn else tail[: tail.rfind(b"\n") + 1]
-    lines = complete.splitlines()
-    if not lines and start == 0:
-        return Resume(head=None, torn_tail=True)
-    if not lines or (start > 0 and len(lines) == 1):
-        raise AuditSinkError("no complete audit line in the file's tail: cannot continue its chain")
+    unreadable_lines = unreadable_bytes = 0
+    for start, end in _lines_backwards(fd, size):
+        head = _record_hash(fd, start, end)
+        if head is not None:
+            break
+        unreadable_lines += 1
+        unreadable_bytes += end - start + 1
+    else:
+        head = None
+    if torn:
+        # The torn line is reported on its own; it is not counted as an unreadable record.
+        unreadable_lines = max(0, unreadable_lines - 1)
+    return Resume(head=head, torn_tail=torn, unreadable_lines=unreadable_lines, unreadable_bytes=unreadable_bytes)
+
+
+def _lines_backwards(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line, last line first; `end` is the offset of its newline."""
+    line_end = size - 1
+    position = line_end
+    while position > 0:
+        chunk_start = max(0, position - TAIL_CHUNK)
+        chunk = os.pread(fd, position - chunk_start, chunk_start)
+        cut = len(chunk)
+        while (newline := chunk.rfind(b"\n", 0, cut)) >= 0:
+            yield chunk_start + newline + 1, line_end
+            line_end = chunk_start + newline
+            cut = newline
+        position = chunk_start
+    if line_end > 0:
+        yield 0, line_end
+
+
+def _record_hash(fd: int, start: int, end: int) -> str | None:
+    if end - start > MAX_LINE_BYTES or end == start:
+        return None
     try:
-        head = json.loads(lines[-1])["hash"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise AuditSinkError(
-            f"the last audit line does not parse ({error}); move the file aside to start a new chain"
-        ) from None
-    if not isinstance(head, str):
-        raise AuditSinkError("the last audit line carries no hash; move the file aside to start a new chain")
-    return Resume(head=head, torn_tail=torn)
+        record = json.loads(os.pread(fd, end - start, start))
+    except ValueError:
+        return None
+    head = record.get("hash") if isinstance(record, dict) else None
+    return head if isinstance(head, str) else None
 
 
 class StreamSink:
@@ -144,9 +206,12 @@ class StreamSink:
     def should_rotate(self, line_bytes: int) -> bool:
         return False
 
-    def rotate(self) -> str:
+    def rotate(self) -> tuple[str, list[str]]:
         # Never asked (should_rotate is False): a stream has no size to cap, the chain just goes on.
-        return self.name
+        return self.name, []
+
+    def replaced(self) -> bool:
+        return False
 
     def write(self, line: str) -> None:
         self.stream.write(line + "\n")

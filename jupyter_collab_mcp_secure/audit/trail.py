@@ -6,6 +6,12 @@ hash chain, writes it (flushed, optionally fsynced), rotates by size and logs th
 chain head every N records and at shutdown, so the head can be anchored outside
 the file. When the sink cannot write, `healthy` turns False until a retry succeeds;
 the audit stage then refuses calls (fail-closed) unless fail-open is configured.
+A file removed (or replaced) under the writer is noticed before the next batch: a
+new file is opened whose chain links to the head the old one ended with.
+
+Refusals (denied, rate-limited, malformed calls, authentication failures) pass a
+per-principal budget: past it they are counted, and the writer emits the counts
+as one `refusals_suppressed` record per interval, so a flood costs a few lines.
 """
 
 from __future__ import annotations
@@ -24,17 +30,22 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from .bounds import DEFAULT_MAX_CHARS, MAX_RECORD_BYTES, FieldBounds, bound_text, oversized
 from .digest import ArgumentDigest, load_or_create_key
 from .hashchain import GENESIS, START_EVENT, seal
-from .sinks import AuditSinkError, FileSink, StreamSink
+from .sinks import FileSink, StreamSink
+from .suppressed import SuppressedRefusals
 
 if TYPE_CHECKING:
     from jupyter_events import EventLogger
+
+    from ..ratelimit.refusals import RefusalBudget
 
 SCHEMA_ID = "https://events.jupyter.org/jupyter_collab_mcp_secure/audit/v1"
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "record.yaml"
 
 _STOP = object()
+MAX_KEY_CHARS = 256
 
 
 class _QueueLogger:
@@ -62,6 +73,10 @@ class AuditTrail:
         head_every: int = 1000,
         retry_interval: float = 1.0,
         max_pending: int = 10_000,
+        server: str = "",
+        max_field_chars: int = DEFAULT_MAX_CHARS,
+        refusals: RefusalBudget | None = None,
+        suppressed_interval: float = 60.0,
     ) -> None:
         self.sink = sink
         self.digest_key_file = digest_key_file
@@ -70,6 +85,9 @@ class AuditTrail:
         self.head_every = head_every
         self.retry_interval = retry_interval
         self.max_pending = max_pending
+        self.server = server
+        self.refusals = refusals
+        self._suppressed = SuppressedRefusals(suppressed_interval)
         self.healthy = False
         self.head: str | None = None
         self.records_written = 0
@@ -78,20 +96,22 @@ class AuditTrail:
         self._pending: collections.deque[dict[str, Any]] = collections.deque()
         self._dropped = 0
         self._sink_open = False
+        self._replaced = False
         self._opened_before = False
         self._in_outage = False
         self._fail_open_warned = False
         self._digest: ArgumentDigest | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._processors = [
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            self._stamp_server,
+            FieldBounds(max_chars=max_field_chars),
+            self._emit_jupyter_event,
+            _as_keywords,
+        ]
         self._structlog = structlog.wrap_logger(
-            _QueueLogger(self._queue),
-            processors=[
-                structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
-                self._emit_jupyter_event,
-                _as_keywords,
-            ],
-            wrapper_class=structlog.BoundLogger,
+            _QueueLogger(self._queue), processors=self._processors, wrapper_class=structlog.BoundLogger
         ).bind()
 
     # -- lifecycle (event loop) -------------------------------------------------
@@ -121,6 +141,18 @@ class AuditTrail:
     def record(self, event: dict[str, Any]) -> None:
         self._structlog.msg(**event)
 
+    def record_refusal(self, event: dict[str, Any], key: str) -> None:
+        """A refused request's record, or past `key`'s refusal budget, a count in the next summary."""
+        # User names come from callers (a JWT's sub): the budget's and the counts' keys stay small.
+        key = bound_text(key, MAX_KEY_CHARS)
+        if self.refusals is None or self.refusals.admit(key):
+            self.record(event)
+            return
+        reason = str(event.get("error_code") or event.get("reason") or event.get("outcome") or "refused")
+        if self._suppressed.count(key, reason):
+            # Wake the writer so that it waits for the new deadline.
+            self._queue.put(None)
+
     @property
     def started(self) -> bool:
         return self._digest is not None
@@ -131,14 +163,15 @@ class AuditTrail:
         return self._digest(arguments)
 
     def auth_failure(self, remote_ip: str, reason: str, auth: str | None) -> None:
-        self.record(
+        self.record_refusal(
             {
                 "event": "auth_failure",
                 "outcome": "unauthenticated",
                 "remote_ip": remote_ip,
                 "reason": reason,
                 "auth": auth,
-            }
+            },
+            key=f"@{remote_ip}",
         )
 
     def policy_reload(self, ok: bool, sha256: str | None, reason: str | None, source: str) -> None:
@@ -163,6 +196,11 @@ class AuditTrail:
                 self.max_pending,
             )
 
+    def _stamp_server(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        # One stream may carry many servers' chains (a hub's log): each record says whose it is.
+        event_dict["server"] = self.server
+        return event_dict
+
     def _emit_jupyter_event(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         if self._event_logger is not None and self._loop is not None:
             if _running_loop() is self._loop:
@@ -186,20 +224,37 @@ class AuditTrail:
         stopping = False
         while not stopping:
             try:
-                item = self._queue.get(timeout=None if self._sink_open else self.retry_interval)
+                item = self._queue.get(timeout=self._wait_time())
             except queue.Empty:
                 item = None
-            while item is not None:
+            while True:
                 if item is _STOP:
                     stopping = True
-                else:
+                elif item is not None:
                     self._admit(item)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    item = None
+                    break
+            self._flush_suppressed(force=stopping)
             self._write_pending()
         self._finish()
+
+    def _wait_time(self) -> float | None:
+        waits = [] if self._sink_open else [self.retry_interval]
+        due_in = self._suppressed.due_in()
+        if due_in is not None:
+            waits.append(due_in)
+        return min(waits) if waits else None
+
+    def _flush_suppressed(self, force: bool) -> None:
+        record = self._suppressed.take(force)
+        if record is None:
+            return
+        # The same processors as record(), but straight into this batch (the writer may be stopping).
+        for processor in self._processors:
+            record = processor(None, "msg", record)
+        self._admit(record)
 
     def _admit(self, record: dict[str, Any]) -> None:
         if len(self._pending) >= self.max_pending:
@@ -208,6 +263,14 @@ class AuditTrail:
             self._pending.append(record)
 
     def _write_pending(self) -> None:
+        if self._sink_open and self.sink.replaced():
+            self.log.error(
+                "audit file %s was removed or replaced while open; continuing the chain in a new file",
+                self.sink.describe(),
+            )
+            self.sink.close()
+            self._sink_open = False
+            self._replaced = True
         if not self._sink_open and not self._open_sink():
             return
         try:
@@ -218,7 +281,7 @@ class AuditTrail:
                 # loop for a whole switch interval (5 ms).
                 time.sleep(0)
             if self._dropped:
-                self._append({"event": "audit_gap", "ts": _now(), "dropped": self._dropped})
+                self._append(self._marker("audit_gap", dropped=self._dropped))
                 self.log.error("audit trail dropped %d records while its sink was down", self._dropped)
                 self._dropped = 0
             self.sink.sync(self.head)
@@ -228,7 +291,7 @@ class AuditTrail:
     def _open_sink(self) -> bool:
         try:
             resume = self.sink.open()
-        except (OSError, AuditSinkError) as error:
+        except OSError as error:
             self._failed(error)
             return False
         if resume.head is not None:
@@ -239,12 +302,22 @@ class AuditTrail:
         else:
             self.head = GENESIS
             reason = "new_chain"
-        start = {"event": START_EVENT, "ts": _now(), "reason": reason, "host": socket.gethostname(), "pid": os.getpid()}
+        start = self._marker(START_EVENT, reason=reason, host=socket.gethostname(), pid=os.getpid())
         if resume.torn_tail:
             start["torn_tail"] = True
             self.log.warning(
                 "audit log %s ended in a torn line (a crash mid-write); kept as evidence", self.sink.describe()
             )
+        if resume.unreadable_lines:
+            start["unreadable_tail"] = {"lines": resume.unreadable_lines, "bytes": resume.unreadable_bytes}
+            self.log.error(
+                "audit log %s ends in %d unreadable line(s) after its last record; kept as evidence, "
+                "the chain continues from the last readable record",
+                self.sink.describe(),
+                resume.unreadable_lines,
+            )
+        if self._replaced:
+            start["previous_file_missing"] = True
         try:
             self._append(start)
             self.sink.sync(self.head)
@@ -252,6 +325,7 @@ class AuditTrail:
             self._failed(error)
             return False
         self._opened_before = True
+        self._replaced = False
         self._sink_open = True
         if self._in_outage or not self.healthy:
             self._in_outage = False
@@ -262,15 +336,26 @@ class AuditTrail:
 
     def _append(self, record: dict[str, Any]) -> None:
         digest, line = seal(record, self.head)
+        if len(line) > MAX_RECORD_BYTES:
+            # No line may outgrow what the sink reads back at a restart.
+            record = oversized(record, line)
+            digest, line = seal(record, self.head)
         if self.sink.should_rotate(len(line) + 1):
-            previous = self.sink.rotate()
-            self._append({"event": START_EVENT, "ts": _now(), "reason": "rotation", "previous_file": previous})
+            previous, deleted = self.sink.rotate()
+            start = self._marker(START_EVENT, reason="rotation", previous_file=previous)
+            if deleted:
+                start["deleted_files"] = deleted
+            self._append(start)
             digest, line = seal(record, self.head)
         self.sink.write(line)
         self.head = digest
         self.records_written += 1
         if self.head_every and self.records_written % self.head_every == 0:
             self._log_head("periodic")
+
+    def _marker(self, event: str, **fields: Any) -> dict[str, Any]:
+        """The trail's own records (written by the writer, not through record()): same `ts` and `server`."""
+        return {"event": event, "ts": _now(), "server": self.server, **fields}
 
     def _failed(self, error: Exception) -> None:
         if not self._in_outage:

@@ -12,14 +12,18 @@ from ..audit.review import (
     format_summary,
     format_table,
     parse_time,
+    printable,
     read_records,
     summarize,
     table_row,
+    unfinished_executions,
 )
 from ..audit.verify import verify_files
 
 EXIT_BROKEN = 1
 EXIT_USAGE = 2
+# The chain links, but unreadable lines (acknowledged by the server) sit in it.
+EXIT_GAPS = 3
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,19 +34,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "verify",
         help="check the hash chain; exit 1 at the first broken link",
         description="Check audit files, oldest first (rotated files, then the live one), against "
-        "their hash chain. Exits 0 when intact, 1 at the first broken link, 2 on unreadable files.",
+        "their hash chains (one per server when servers share a stream). Exits 0 when intact, 1 at "
+        "the first broken link, 2 on unreadable files, 3 when the chains link but unreadable lines "
+        "(a torn or cut record the server skipped at a restart) sit in them.",
     )
     verify.add_argument("files", nargs="+", metavar="FILE")
     verify.add_argument(
         "--expect-head",
-        metavar="HASH",
-        help="the chain head the server logged (catches records removed from the tail)",
+        metavar="[SERVER=]HASH",
+        action="append",
+        default=[],
+        help="the chain head the server logged (catches records removed from the tail); with several "
+        "servers' chains, SERVER=HASH once per server (SERVER as in the records, e.g. alice/)",
     )
     verify.set_defaults(run=run_verify)
 
     query = commands.add_parser("query", help="list records matching filters, as a table or JSON lines")
     _add_filters(query)
     query.add_argument("--json", action="store_true", help="print matching records as JSON lines")
+    query.add_argument(
+        "--unfinished",
+        action="store_true",
+        help="only executions that started and never finished (no end record with the same request_id)",
+    )
     query.set_defaults(run=run_query)
 
     summary = commands.add_parser(
@@ -62,7 +76,12 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
         ("action", "read, write, execute or admin"),
         ("decision", "allow or deny"),
         ("outcome", "ok, error, denied, rate_limited, unauthenticated, client_disconnected"),
-        ("event", "tool_call, auth_failure, policy_reload, audit_start, audit_gap (default: all but the last two)"),
+        (
+            "event",
+            "tool_call, execution_started, execution_finished, auth_failure, refusals_suppressed, "
+            "policy_reload, audit_start, audit_gap (default: all but the last two)",
+        ),
+        ("server", "the server that wrote the record, as <user>/<server name> (alice/ for a default server)"),
     ):
         parser.add_argument(
             f"--{name}",
@@ -96,6 +115,7 @@ def _filters(args: argparse.Namespace) -> Filters:
         decisions=_values(args.decision),
         outcomes=_values(args.outcome),
         events=_values(args.event),
+        servers=_values(args.server),
         path_glob=args.path,
         since=args.since,
         until=args.until,
@@ -106,34 +126,54 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _expected_heads(given: list[str]) -> str | dict[str, str] | None:
+    if not given:
+        return None
+    if len(given) == 1 and "=" not in given[0]:
+        return given[0]
+    return dict(item.rsplit("=", 1) if "=" in item else ("", item) for item in given)
+
+
 def run_verify(args: argparse.Namespace) -> int:
     try:
-        report = verify_files(args.files, expect_head=args.expect_head)
+        report = verify_files(args.files, expect_head=_expected_heads(args.expect_head))
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if report.broken:
-        print(f"BROKEN: {report.broken}")
+        print(f"BROKEN: {printable(str(report.broken))}")
         print(f"{report.records} records verified before the break")
         return EXIT_BROKEN
-    print(f"OK: {report.records} records in {len(report.files)} file(s)")
-    print(f"chain head: {report.head}")
-    print(f"chain starts after: {report.chain_start}")
-    return 0
+    verdict = "GAPS" if report.gaps else "OK"
+    print(f"{verdict}: {report.records} records in {len(report.files)} file(s), {len(report.chains)} chain(s)")
+    for gap in report.gaps:
+        print(f"unreadable: {printable(str(gap))}")
+    for chain in report.chains.values():
+        if len(report.chains) > 1:
+            print(f"server {printable(chain.server) or '-'}: {chain.records} records")
+        print(f"chain head: {chain.head}")
+        print(f"chain starts after: {chain.chain_start}")
+    return EXIT_GAPS if report.gaps else 0
 
 
 def run_query(args: argparse.Namespace) -> int:
-    keep = _filters(args)
     try:
-        matches = [record for record in read_records(args.files, _warn) if keep(record)]
+        everything = list(read_records(args.files, _warn))
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    unfinished = unfinished_executions(everything)
+    keep = _filters(args)
+    if args.unfinished:
+        keep.unfinished = frozenset(unfinished)
+    matches = [record for record in everything if keep(record)]
     if args.json:
         for record in matches:
+            if record.get("request_id") in unfinished and record.get("event") == "execution_started":
+                record = {**record, "unfinished": True}
             print(json.dumps(record, sort_keys=True))
     else:
-        print(format_table(TABLE_COLUMNS, [table_row(record) for record in matches]))
+        print(format_table(TABLE_COLUMNS, [table_row(record, unfinished) for record in matches]))
     return 0
 
 

@@ -31,6 +31,9 @@ class CallContext:
     can_read: Callable[[str], bool] = field(default=lambda path: False)
     # The CollabMCP extension: the services (RTC adapter, policy, ...) tools work with.
     app: Any = None
+    # Set by the transport when the request itself is malformed (e.g. `arguments` not an object):
+    # the audit stage records the call and refuses it.
+    malformed: str | None = None
     # Facts later stages want in this call's audit record (e.g. a limit skipped by fail-open).
     audit_notes: dict[str, Any] = field(default_factory=dict)
     # Hands the call to the SDK's tool handler; set by the gateway middleware.

@@ -18,6 +18,7 @@ from traitlets import (
 
 from .budgets import DEFAULT_RATE_LIMITS, Budgets, parse_action_budgets, parse_budget
 from .limiter import STRATEGIES, RateLimiter
+from .refusals import RefusalBudget
 
 
 class RateLimitConfig(HasTraits):
@@ -65,9 +66,17 @@ class RateLimitConfig(HasTraits):
     auth_failure_limit = Unicode(
         "30/minute",
         config=True,
-        help="""Authentication failures per remote address that are written to the audit log;
-        past it, further 401s from that address are answered but not recorded, so a flood of
-        bad tokens cannot flood the audit trail.""",
+        help="""Authentication failures per remote address written to the audit log one by one;
+        past it, further 401s from that address are counted in a periodic `refusals_suppressed`
+        record instead, so a flood of bad tokens cannot flood the audit trail.""",
+    )
+    refusal_record_limit = Unicode(
+        "30/minute",
+        config=True,
+        help="""Refused tool calls (denied, rate-limited, malformed) per principal written to the
+        audit log one by one; past it, they are counted in a periodic `refusals_suppressed`
+        record (per principal and reason) instead, so a principal without grants cannot flood
+        the audit trail.""",
     )
     max_argument_bytes = Int(
         2 * 1024 * 1024,
@@ -98,12 +107,12 @@ class RateLimitConfig(HasTraits):
             raise TraitError(str(error)) from None
         return proposal["value"]
 
-    @validate("auth_failure_limit")
-    def _valid_auth_failure_limit(self, proposal):
+    @validate("auth_failure_limit", "refusal_record_limit")
+    def _valid_record_limit(self, proposal):
         try:
             parse_budget(proposal["value"])
         except ValueError as error:
-            raise TraitError(f"auth_failure_limit: {error}") from None
+            raise TraitError(f"{proposal['trait'].name}: {error}") from None
         return proposal["value"]
 
     @validate("max_argument_bytes", "max_edit_chars", "rate_limit_storage_timeout")
@@ -119,6 +128,8 @@ class RateLimitConfig(HasTraits):
             log,
             strategy=self.rate_limit_strategy,
             fail_open=self.rate_limit_fail_open,
-            auth_failure_limit=self.auth_failure_limit,
             storage_timeout=self.rate_limit_storage_timeout,
         )
+
+    def make_refusal_budget(self) -> RefusalBudget:
+        return RefusalBudget(self.refusal_record_limit, self.auth_failure_limit)

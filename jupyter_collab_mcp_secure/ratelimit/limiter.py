@@ -20,14 +20,13 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from ..gateway.errors import RATE_LIMITED, UNAVAILABLE, ToolFailure
-from .budgets import Budgets, parse_budget
+from .budgets import Budgets
 
 if TYPE_CHECKING:
     from ..identity.principal import Principal
 
 STRATEGIES = {"moving-window": MovingWindowRateLimiter, "sliding-window-counter": SlidingWindowCounterRateLimiter}
 NAMESPACE = "collab-mcp"
-AUTH_FAILURE_KEY = "auth-failure"
 # What a storage outage looks like through limits (wrap_exceptions) and the socket layer.
 STORAGE_ERRORS = (StorageError, ConnectionError, TimeoutError, OSError)
 
@@ -53,7 +52,6 @@ class RateLimiter:
         *,
         strategy: str = "moving-window",
         fail_open: bool = False,
-        auth_failure_limit: str = "30/minute",
         storage_timeout: float = 2.0,
     ) -> None:
         self.budgets = budgets
@@ -64,7 +62,6 @@ class RateLimiter:
             self.storage_uri, wrap_exceptions=True, **_storage_options(self.storage_uri, storage_timeout)
         )
         self._strategy = STRATEGIES[strategy](self._storage)
-        self._auth_failures = parse_budget(auth_failure_limit)
         self._storage_down = False
 
     async def hit(self, principal: Principal, rate_class: str, cost: int = 1) -> bool:
@@ -91,17 +88,6 @@ class RateLimiter:
                 raise ToolFailure(UNAVAILABLE, "the rate-limit storage is unreachable; try again later") from None
             return False
         self._storage_recovered()
-        return True
-
-    async def allow_auth_failure_record(self, remote_ip: str) -> bool:
-        """False once `remote_ip` is past auth_failure_limit: its further 401s go unrecorded."""
-        try:
-            for item in self._auth_failures:
-                if not await self._strategy.hit(item, NAMESPACE, AUTH_FAILURE_KEY, remote_ip):
-                    return False
-        except STORAGE_ERRORS as error:
-            # Without counters, recording too much beats recording nothing.
-            self._storage_failed(error)
         return True
 
     async def close(self) -> None:

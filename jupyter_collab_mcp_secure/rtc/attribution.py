@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..identity.principal import Principal
+from .private import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS edits (
@@ -42,7 +43,7 @@ class Edit:
 
 class AttributionLog:
     def __init__(self, db_path: Path) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(db_path)
         # One short write per edit call; a lock keeps the shared connection safe across threads.
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -25,6 +25,8 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server_ydoc.stores import SQLiteYStore
 from traitlets import Unicode, default
 
+from .private import private_file
+
 STORE_FILE = "ystore.sqlite"
 YDOC_EXTENSION = "jupyter_server_ydoc"
 
@@ -57,9 +59,7 @@ class CollabYStore(SQLiteYStore):
 
     @default("db_path")
     def _default_db_path(self) -> str:
-        path = Path(self.location) if self.location else default_store_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return str(path)
+        return str(private_file(Path(self.location) if self.location else default_store_path()))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
