@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+
+import pytest
 from documents_fixtures import eventually, source_of, unique_name, write_file
 from harness import Collaborator, call, call_error, mcp_client, write_notebook
 from pycrdt import Doc, Text
@@ -163,3 +167,27 @@ async def test_long_documents_are_read_in_parts(server_factory) -> None:
     assert (first["content"], first["offset"], first["truncated"], first["length"]) == ("añb😀", 0, True, 12)
     assert (rest["content"], rest["truncated"]) == ("ghij", False)
     assert beyond["code"] == "invalid_argument"
+
+
+@pytest.mark.timeout(120)
+async def test_a_megabyte_rewrite_is_bounded_and_other_calls_are_served(docs_server) -> None:
+    """Lines from a small alphabet are the worst case of a line diff: quadratic before the work bound."""
+    rng = random.Random(12)
+    old = "".join(rng.choice(["alpha\n", "beta\n", "gamma\n"]) for _ in range(170_000))
+    new = "".join(rng.choice(["alpha\n", "beta\n", "gamma\n"]) for _ in range(170_000))
+    path = write_file(docs_server, unique_name("megabyte"), old)
+    async with mcp_client(docs_server) as client, Collaborator.join(docs_server, path, kind="file") as person:
+        await person.wait_for(lambda: source_of(person) == old)
+        update = asyncio.create_task(call(client, "update_document", path=path, content=new))
+        async with mcp_client(docs_server) as other:
+            listed = await call(other, "list_documents", path=path)
+        assert [entry["path"] for entry in listed["documents"]] == [path]
+        assert (await update)["length"] == len(new)
+        await person.wait_for(lambda: source_of(person) == new)
+        await eventually(lambda: (docs_server.root / path).read_text() == new)
+
+        history = await call(client, "get_document_history", path=path, limit=2)
+        latest, before = history["versions"]
+        assert latest["changes"]["chars_added"] - latest["changes"]["chars_removed"] == len(new) - len(old)
+        await call(client, "restore_document_version", path=path, version_id=before["id"])
+        await person.wait_for(lambda: source_of(person) == old)

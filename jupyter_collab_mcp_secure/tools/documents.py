@@ -7,8 +7,9 @@ also take notebooks (`.ipynb`); reading and editing text refuses them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -16,10 +17,11 @@ from pycrdt import Text
 
 from ..gateway.errors import CONFLICT, INVALID_ARGUMENT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import FILE, NOTEBOOK, OpenDocument, version_of
+from ..rtc.diff import edits_to
 from ..rtc.history import (
     DocumentHistory,
-    apply_content,
     attributed,
+    content_applier,
     history_unavailable_reason,
     recorded,
 )
@@ -29,7 +31,6 @@ from ..rtc.text import (
     apply_edits,
     checked_length,
     checked_position,
-    minimal_edits,
 )
 from ..rtc.ystore import settled, store_class_in_use
 from .content import call, walk, with_untrusted
@@ -131,17 +132,32 @@ def _open_text(fork_id: str | None) -> contextlib.AbstractAsyncContextManager[Op
     return current.app.forks.open_target(path, FILE, fork_id)
 
 
-async def _write_text(
-    tool: str, fork_id: str | None, expected_version: str | None, plan: Callable[[str], tuple[list[Edit], int]]
-) -> dict[str, Any]:
+# Reads the live text and returns (the text the edits apply to, the edits, where the cursor ends).
+Plan = Callable[[Callable[[], str]], Awaitable[tuple[str, list[Edit], int]]]
+
+
+def _at_positions(plan: Callable[[str], tuple[list[Edit], int]]) -> Plan:
+    """A plan computed from the current text at once (edits at given positions)."""
+
+    async def planned(read: Callable[[], str]) -> tuple[str, list[Edit], int]:
+        content = read()
+        edits, cursor = plan(content)
+        return content, edits, cursor
+
+    return planned
+
+
+async def _write_text(tool: str, fork_id: str | None, expected_version: str | None, plan: Plan) -> dict[str, Any]:
     """Apply the edits `plan` computes from the current text; the result carries length, version and cursor."""
     current = call()
     app = current.app
     async with _open_text(fork_id) as document:
         _check_version(document, expected_version)
         ytext = _text_of(document)
-        content = str(ytext)
-        edits, cursor = plan(content)
+        # Planned before the attribution span opens: a large diff awaits a thread, and what
+        # collaborators type meanwhile is theirs.
+        content, edits, cursor = await plan(lambda: str(ytext))
+        _check_version(document, expected_version)
         async with recorded(document, app.attribution, current.principal, tool, fork_id):
             if edits:
                 with document.doc.ydoc.transaction():
@@ -270,16 +286,18 @@ async def update_document(
     if position is None and length is not None:
         raise ToolFailure(INVALID_ARGUMENT, "'length' needs a 'position'")
 
-    def plan(current: str) -> tuple[list[Edit], int]:
-        if position is None:
-            edits = minimal_edits(current, content)
-            return edits, (edits[-1].start + len(edits[-1].text)) if edits else 0
+    async def whole(read: Callable[[], str]) -> tuple[str, list[Edit], int]:
+        current, edits = await edits_to(read, content)
+        return current, edits, (edits[-1].start + len(edits[-1].text)) if edits else 0
+
+    def at_position(current: str) -> tuple[list[Edit], int]:
         start = checked_position(current, position)
         replaced = checked_length(current, start, length or 0)
         if position == APPEND and replaced:
             raise ToolFailure(INVALID_ARGUMENT, "position -1 appends; it replaces nothing")
         return [Edit(start, start + replaced, content)], start + len(content)
 
+    plan = whole if position is None else _at_positions(at_position)
     return await _write_text("update_document", fork_id, expected_version, plan)
 
 
@@ -297,7 +315,7 @@ async def insert_text(
         start = checked_position(current, position)
         return [Edit(start, start, text)], start + len(text)
 
-    return await _write_text("insert_text", fork_id, expected_version, plan)
+    return await _write_text("insert_text", fork_id, expected_version, _at_positions(plan))
 
 
 async def delete_text(
@@ -315,7 +333,7 @@ async def delete_text(
         removed = checked_length(current, start, length)
         return ([Edit(start, start + removed, "")] if removed else []), start
 
-    return await _write_text("delete_text", fork_id, expected_version, plan)
+    return await _write_text("delete_text", fork_id, expected_version, _at_positions(plan))
 
 
 async def _history(path: str, kind: str) -> DocumentHistory:
@@ -354,7 +372,8 @@ async def get_document_history(path: str, limit: int = 10) -> dict[str, Any]:
     return {
         "path": path,
         "kind": kind,
-        "versions": history.newest(limit),
+        # Replaying and diffing versions is CPU work: other calls are served meanwhile.
+        "versions": await asyncio.to_thread(history.newest, limit),
         "total_versions": len(history.versions),
     }
 
@@ -371,11 +390,12 @@ async def restore_document_version(path: str, version_id: str, expected_version:
     path = current.paths[0]
     kind = _document_kind(path)
     history = await _history(path, kind)
-    content = history.content_at(history.find(version_id))
+    content = await asyncio.to_thread(history.content_at, history.find(version_id))
     async with app.rtc.open(path, kind) as document:
         _check_version(document, expected_version)
+        apply = await content_applier(document, content)
         async with attributed(document, app.attribution, current.principal, "restore_document_version"):
-            changed = apply_content(document, content)
+            changed = apply()
         if changed:
             await app.rtc.save_now(document)
         version = version_of(document.doc.ydoc)

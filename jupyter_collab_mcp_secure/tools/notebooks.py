@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context
 from ..gateway.context import CallContext
 from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
+from ..rtc.diff import edits_to
 from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions
 from ..rtc.history import recorded
 from ..rtc.notebook import (
@@ -30,9 +31,9 @@ from ..rtc.notebook_edit import (
     LiveCellOutputs,
     converted_cell,
     new_cell,
-    set_text,
 )
 from ..rtc.outputs import bound_outputs
+from ..rtc.text import apply_edits
 from .content import call, walk, with_untrusted
 
 log = logging.getLogger(__name__)
@@ -173,13 +174,19 @@ async def update_notebook_cell(
         cell = cell_identity(ycell)
         require_version(nb, cell, expected_version)
         converting = cell_type is not None and cell_type != cell["cell_type"]
+        if not converting:
+            # A large source is diffed off the event loop, so the cell is found again by id afterwards.
+            old, edits = await edits_to(lambda: str(find_cell(nb, cell_id)[1]["source"]), content)
+            index, ycell = find_cell(nb, cell_id)
+            require_version(nb, cell_identity(ycell), expected_version)
         async with _recorded(current, document, fork_id):
             with nb.ydoc.transaction():
                 if converting:
                     nb.set_ycell(index, nb.create_ycell(converted_cell(cell_to_dict(ycell), cell_type, content)))
                     changed = True
                 else:
-                    changed = set_text(ycell["source"], content)
+                    apply_edits(ycell["source"], old, edits)
+                    changed = bool(edits)
         index, ycell = find_cell(nb, cell_id)
         updated = cell_identity(ycell)
         if changed:
