@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
 from typing import Any
 
+from jupyter_client.kernelspec import NoSuchKernel
 from mcp.server.mcpserver import Context
 
 from ..gateway.context import CallContext
@@ -23,7 +25,7 @@ from ..rtc.notebook import (
     cell_to_dict,
     find_cell,
     kernelspec,
-    notebook_metadata,
+    notebook_language,
     require_version,
 )
 from ..rtc.notebook_edit import (
@@ -94,13 +96,12 @@ async def get_notebook(
                 entry["execution_count"] = cell.get("execution_count")
                 entry["outputs"] = bound_outputs(cell.get("outputs") or [], cap)
             cells.append(entry)
-        metadata = notebook_metadata(nb)
         result: dict[str, Any] = {
             "path": document.path,
             "version": version_of(nb.ydoc),
             "cell_count": len(cells),
             "kernelspec": kernelspec(nb),
-            "language": (metadata.get("language_info") or {}).get("name"),
+            "language": notebook_language(nb, functools.partial(_installed_language, current)),
             "cells": cells,
         }
         if include_collaboration_state:
@@ -124,6 +125,13 @@ async def create_notebook_session(path: str) -> dict[str, Any]:
         "type": NOTEBOOK,
         **state,
     }
+
+
+def _installed_language(current: CallContext, kernel_name: str) -> str | None:
+    try:
+        return current.app.serverapp.kernel_spec_manager.get_kernel_spec(kernel_name).language
+    except (NoSuchKernel, OSError, ValueError):
+        return None  # not installed here, or its kernel.json is unreadable
 
 
 def _check_cell_type(cell_type: str | None) -> None:
