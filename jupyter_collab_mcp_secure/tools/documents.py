@@ -125,11 +125,9 @@ def _text_of(document: OpenDocument) -> Text:
     return document.doc.ydoc.get("source", type=Text)
 
 
-def _open_text(fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
-    current = call()
-    path = current.paths[0]
+def _open_text(path: str, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
     _require_text(path)
-    return current.app.forks.open_target(path, FILE, fork_id)
+    return call().app.forks.open_target(path, FILE, fork_id)
 
 
 # Reads the live text and returns (the text the edits apply to, the edits, where the cursor ends).
@@ -147,11 +145,13 @@ def _at_positions(plan: Callable[[str], tuple[list[Edit], int]]) -> Plan:
     return planned
 
 
-async def _write_text(tool: str, fork_id: str | None, expected_version: str | None, plan: Plan) -> dict[str, Any]:
+async def _write_text(
+    tool: str, path: str, fork_id: str | None, expected_version: str | None, plan: Plan
+) -> dict[str, Any]:
     """Apply the edits `plan` computes from the current text; the result carries length, version and cursor."""
     current = call()
     app = current.app
-    async with _open_text(fork_id) as document:
+    async with _open_text(path, fork_id) as document:
         _check_version(document, expected_version)
         ytext = _text_of(document)
         # Planned before the attribution span opens: a large diff awaits a thread, and what
@@ -186,7 +186,7 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     current = call()
     rtc = current.app.rtc
     root = current.app.root
-    under = current.paths[0] if current.paths else ""
+    under = path or ""
 
     def accept(relative: str) -> bool:
         if relative.endswith(".ipynb") or not current.can_read(relative):
@@ -224,7 +224,7 @@ async def get_document(
     someone changed the document since. With `fork_id` (from fork_document),
     read that fork of the document instead. Notebooks: use get_notebook.
     """
-    async with _open_text(fork_id) as document:
+    async with _open_text(path, fork_id) as document:
         content = str(_text_of(document))
         if isinstance(offset, bool) or not 0 <= offset <= len(content):
             raise ToolFailure(INVALID_ARGUMENT, f"offset must be between 0 and {len(content)}, not {offset}")
@@ -253,7 +253,7 @@ async def create_document_session(path: str, file_type: str | None = None) -> di
     detected from the name; if given it must be one list_documents knows.
     """
     _check_file_type(file_type)
-    async with _open_text(None) as document:
+    async with _open_text(path, None) as document:
         state = _collaboration_state(document)
     return {
         "path": document.path,
@@ -298,7 +298,7 @@ async def update_document(
         return [Edit(start, start + replaced, content)], start + len(content)
 
     plan = whole if position is None else _at_positions(at_position)
-    return await _write_text("update_document", fork_id, expected_version, plan)
+    return await _write_text("update_document", path, fork_id, expected_version, plan)
 
 
 async def insert_text(
@@ -315,7 +315,7 @@ async def insert_text(
         start = checked_position(current, position)
         return [Edit(start, start, text)], start + len(text)
 
-    return await _write_text("insert_text", fork_id, expected_version, _at_positions(plan))
+    return await _write_text("insert_text", path, fork_id, expected_version, _at_positions(plan))
 
 
 async def delete_text(
@@ -333,7 +333,7 @@ async def delete_text(
         removed = checked_length(current, start, length)
         return ([Edit(start, start + removed, "")] if removed else []), start
 
-    return await _write_text("delete_text", fork_id, expected_version, _at_positions(plan))
+    return await _write_text("delete_text", path, fork_id, expected_version, _at_positions(plan))
 
 
 async def _history(path: str, kind: str) -> DocumentHistory:
@@ -366,7 +366,6 @@ async def get_document_history(path: str, limit: int = 10) -> dict[str, Any]:
     """
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise ToolFailure(INVALID_ARGUMENT, f"limit must be between 1 and {MAX_HISTORY_LIMIT}")
-    path = call().paths[0]
     kind = _document_kind(path)
     history = await _history(path, kind)
     return {
@@ -387,7 +386,6 @@ async def restore_document_version(path: str, version_id: str, expected_version:
     """
     current = call()
     app = current.app
-    path = current.paths[0]
     kind = _document_kind(path)
     history = await _history(path, kind)
     content = await asyncio.to_thread(history.content_at, history.find(version_id))
@@ -416,7 +414,6 @@ async def fork_document(
     forks never merged are dropped after a while.
     """
     current = call()
-    path = current.paths[0]
     kind = _document_kind(path)
     if kind == FILE:
         _require_text(path)
@@ -440,7 +437,6 @@ async def merge_document_fork(path: str, fork_id: str, discard: bool = False) ->
     """
     current = call()
     app = current.app
-    path = current.paths[0]
     fork = app.forks.fork_of(fork_id, path)
     if discard:
         await app.forks.end(fork_id, by=current.principal.user)

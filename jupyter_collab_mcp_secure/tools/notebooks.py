@@ -52,7 +52,7 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     """
     current = call()
     rtc = current.app.rtc
-    under = current.paths[0] if current.paths else ""
+    under = path or ""
     found = walk(current.app.root, under, lambda p: p.endswith(".ipynb") and current.can_read(p))
     notebooks = []
     for notebook_path in found:
@@ -82,7 +82,7 @@ async def get_notebook(
     """
     current = call()
     cap = current.app.output_max_chars
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         cells = []
         for cell in all_cells(nb):
@@ -116,7 +116,7 @@ async def create_notebook_session(path: str) -> dict[str, Any]:
     is what join_session, leave_session and get_active_sessions use.
     """
     current = call()
-    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
+    async with current.app.rtc.open(path, NOTEBOOK) as document:
         state = current.app.rtc.collaboration_state(document)
     return {
         "path": document.path,
@@ -139,9 +139,11 @@ def _check_cell_type(cell_type: str | None) -> None:
         raise ToolFailure(INVALID_ARGUMENT, f"cell_type must be one of {', '.join(CELL_TYPES)}, not {cell_type!r}")
 
 
-def _open_notebook(current: CallContext, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
-    """The live notebook at the call's path, or its fork `fork_id` (forks are authorized on their root path)."""
-    return current.app.forks.open_target(current.paths[0], NOTEBOOK, fork_id)
+def _open_notebook(
+    current: CallContext, path: str, fork_id: str | None
+) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
+    """The live notebook at `path`, or its fork `fork_id` (forks are authorized on their root path)."""
+    return current.app.forks.open_target(path, NOTEBOOK, fork_id)
 
 
 def _recorded(
@@ -176,7 +178,7 @@ async def update_notebook_cell(
     """
     _check_cell_type(cell_type)
     current = call()
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         index, ycell = find_cell(nb, cell_id)
         cell = cell_identity(ycell)
@@ -225,7 +227,7 @@ async def insert_notebook_cell(
     """
     _check_cell_type(cell_type)
     current = call()
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         require_version(nb, None, expected_version)
         count = len(nb.ycells)
@@ -258,7 +260,7 @@ async def delete_notebook_cell(
     `fork_id` edits that fork instead.
     """
     current = call()
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         index, ycell = find_cell(nb, cell_id)
         require_version(nb, cell_identity(ycell), expected_version)
@@ -299,7 +301,7 @@ async def execute_notebook_cell(
     answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     # Not a child of this call: a client that goes away cancels the call, never the execution
     # (nor its lease on the room).
-    run = asyncio.create_task(_execute(current, cell_id, timeout, expected_version, ctx, answer))
+    run = asyncio.create_task(_execute(current, path, cell_id, timeout, expected_version, ctx, answer))
     run.add_done_callback(_log_failure)
     answer.add_done_callback(_consume)
     try:
@@ -331,6 +333,7 @@ def _audit_detached_end(current: CallContext, answer: asyncio.Future[dict[str, A
 
 async def _execute(
     current: CallContext,
+    path: str,
     cell_id: str,
     timeout: float,
     expected_version: str | None,
@@ -346,7 +349,7 @@ async def _execute(
                 await ctx.report_progress(count, None, message)
 
     try:
-        async with app.rtc.open(current.paths[0], NOTEBOOK) as document:
+        async with app.rtc.open(path, NOTEBOOK) as document:
             nb = document.doc
             started = time.time()
             _, ycell = find_cell(nb, cell_id)
