@@ -111,3 +111,24 @@ async def test_a_tool_acts_on_the_canonical_path_and_the_audit_shows_it(server) 
         server, lambda r: r.get("tool") == "update_notebook_cell" and r.get("paths") == ["canonical/real/n.ipynb"], 1
     )
     assert records and records[0]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["x" * 10_000, "a" * 300 + ".txt", "abcdefgh/" * 450 + "f.txt", "loop/x.txt"],
+    ids=["10k-chars", "long-name", "deep-past-path-max", "link-loop"],
+)
+def test_paths_the_file_system_cannot_take_are_invalid_arguments(root: Path, raw: str) -> None:
+    os.symlink(root / "loop", root / "loop")
+    with pytest.raises(ToolFailure) as refused:
+        canonicalize(raw, root)
+    assert refused.value.code == "invalid_argument"
+
+
+async def test_get_document_refuses_a_path_too_long_for_the_file_system(server) -> None:
+    from harness import call_error, mcp_client
+
+    async with mcp_client(server) as client:
+        for raw in ("x" * 10_000, "a" * 300 + ".txt", "abcdefgh/" * 450 + "f.txt"):
+            assert (await call_error(client, "get_document", path=raw))["code"] == "invalid_argument"
+    assert "File name too long" not in server.log_text()
