@@ -144,6 +144,13 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
     output_max_chars = Int(
         20_000, help="Characters of output text returned per cell to the model; the rest is marked truncated."
     ).tag(config=True)
+    listing_max_entries = Int(
+        20_000,
+        help=(
+            "Files and folders list_notebooks and list_documents examine per call (hidden and checkpoint "
+            "folders are never entered); past it the result says `truncated: true` (narrow it with `path`)."
+        ),
+    ).tag(config=True)
     document_read_max_chars = Int(
         500_000,
         help="Characters of a text document get_document returns per call; longer ones are read in parts (offset).",

@@ -33,7 +33,7 @@ from ..rtc.text import (
     checked_position,
 )
 from ..rtc.ystore import settled, store_class_in_use
-from .content import call, walk, with_untrusted
+from .content import bounded_collaborators, call, listing, with_untrusted
 
 # Kinds by file extension; anything else that is valid UTF-8 is plain "text".
 _KINDS = {
@@ -113,7 +113,7 @@ def _check_version(document: OpenDocument, expected_version: str | None) -> None
 def _collaboration_state(document: OpenDocument) -> dict[str, Any]:
     app = call().app
     return {
-        **app.rtc.collaboration_state(document),
+        **bounded_collaborators(app.rtc.collaboration_state(document)),
         "forks": [
             {"fork_id": fork.id, "title": fork.title, "synchronize": fork.synchronize}
             for fork in app.forks.forks_of(document.path)
@@ -186,17 +186,17 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     current = call()
     rtc = current.app.rtc
     root = current.app.root
-    under = path or ""
 
     def accept(relative: str) -> bool:
-        if relative.endswith(".ipynb") or not current.can_read(relative):
+        if relative.endswith(".ipynb"):
             return False
         if file_type not in (None, ANY_TEXT) and kind_of(relative) != file_type:
             return False
         return _is_text_file(root / relative)
 
+    found, truncated = await listing(path or "", accept)
     documents = []
-    for document_path in walk(root, under, accept):
+    for document_path in found:
         room = rtc.live_room_of(document_path, FILE)
         documents.append(
             {
@@ -208,7 +208,7 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
                 "collaborators": len(rtc.connected_users(room)) if room is not None else 0,
             }
         )
-    return {"documents": documents, "count": len(documents)}
+    return with_untrusted({"documents": documents, "count": len(documents), "truncated": truncated})
 
 
 async def get_document(
@@ -255,14 +255,16 @@ async def create_document_session(path: str, file_type: str | None = None) -> di
     _check_file_type(file_type)
     async with _open_text(path, None) as document:
         state = _collaboration_state(document)
-    return {
-        "path": document.path,
-        "session_id": document.room_id,
-        "format": "text",
-        "type": FILE,
-        "file_type": kind_of(document.path),
-        **state,
-    }
+    return with_untrusted(
+        {
+            "path": document.path,
+            "session_id": document.room_id,
+            "format": "text",
+            "type": FILE,
+            "file_type": kind_of(document.path),
+            **state,
+        }
+    )
 
 
 async def update_document(

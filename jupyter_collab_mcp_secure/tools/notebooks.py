@@ -36,7 +36,7 @@ from ..rtc.notebook_edit import (
 )
 from ..rtc.outputs import bound_outputs
 from ..rtc.text import apply_edits
-from .content import call, walk, with_untrusted
+from .content import bounded_collaborators, call, listing, with_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,8 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     Checkpoints and hidden folders are skipped. Each entry says whether a
     collaboration room is open for it and how many collaborators are in it.
     """
-    current = call()
-    rtc = current.app.rtc
-    under = path or ""
-    found = walk(current.app.root, under, lambda p: p.endswith(".ipynb") and current.can_read(p))
+    rtc = call().app.rtc
+    found, truncated = await listing(path or "", lambda relative: relative.endswith(".ipynb"))
     notebooks = []
     for notebook_path in found:
         room = rtc.live_room_of(notebook_path, NOTEBOOK)
@@ -65,7 +63,7 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
                 "collaborators": len(rtc.connected_users(room)) if room is not None else 0,
             }
         )
-    return {"notebooks": notebooks, "count": len(notebooks)}
+    return with_untrusted({"notebooks": notebooks, "count": len(notebooks), "truncated": truncated})
 
 
 async def get_notebook(
@@ -105,7 +103,7 @@ async def get_notebook(
             "cells": cells,
         }
         if include_collaboration_state:
-            result["collaboration"] = current.app.rtc.collaboration_state(document)
+            result["collaboration"] = bounded_collaborators(current.app.rtc.collaboration_state(document))
     return with_untrusted(result)
 
 
@@ -117,14 +115,10 @@ async def create_notebook_session(path: str) -> dict[str, Any]:
     """
     current = call()
     async with current.app.rtc.open(path, NOTEBOOK) as document:
-        state = current.app.rtc.collaboration_state(document)
-    return {
-        "path": document.path,
-        "session_id": document.room_id,
-        "format": "json",
-        "type": NOTEBOOK,
-        **state,
-    }
+        state = bounded_collaborators(current.app.rtc.collaboration_state(document))
+    return with_untrusted(
+        {"path": document.path, "session_id": document.room_id, "format": "json", "type": NOTEBOOK, **state}
+    )
 
 
 def _installed_language(current: CallContext, kernel_name: str) -> str | None:
