@@ -31,6 +31,7 @@ from .rtc.attribution import AttributionLog
 from .rtc.execution import Executions
 from .rtc.forks import ForkRegistry
 from .rtc.history import HistoryConfig
+from .rtc.moves import MoveLog
 from .rtc.peers import AgentPeers
 from .rtc.ystore import install_ystore
 from .server import build_mcp_server, run_tool
@@ -207,6 +208,8 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
             self.settings["authorizer"] = authorizer
         self.rtc = RTCAdapter(self.serverapp, self.log, self.room_idle_cleanup_delay)
         self.attribution = AttributionLog(Path(self.state_dir) / "attribution.sqlite")
+        self.moves = MoveLog(Path(self.state_dir) / "moves.sqlite")
+        self.moves.listen(self.serverapp.contents_manager)
         self.peers = AgentPeers(self.rtc, self.log, self.agent_idle_timeout, activity=self.make_activity_feed())
         self.executions = Executions(self.serverapp, self.log)
         self.forks = ForkRegistry(self.rtc, self.log, self.fork_ttl)
@@ -255,6 +258,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         await self.executions.close()
         await self.rtc.close()
         await self.attribution.close()
+        self.moves.close()
         await self.policy.stop()
         await self.limiter.close()
         await self.audit.close()

@@ -234,6 +234,24 @@ class DocumentHistory:
         self.versions = group_versions(self.updates, attribute(self.updates, edits), changes_content, self.quiet_period)
         return self
 
+    def restrict(self, former_paths: Sequence[tuple[float, str]], readable: Callable[[str], bool]) -> None:
+        """Keep the versions made where the caller may read: before a move, the document had another path.
+
+        `former_paths` are (moved at, path before) newest first (rtc/moves.py).
+        """
+
+        def path_then(version: Version) -> str | None:
+            path = None
+            for moved_at, before in former_paths:
+                if version.started >= moved_at:
+                    break
+                path = before
+            return path
+
+        self.versions = [
+            version for version in self.versions if (before := path_then(version)) is None or readable(before)
+        ]
+
     def _replay(self, until: int, snapshot_at: set[int]) -> dict[int, Any]:
         """Apply updates 0..until to a fresh document; the content after each index in `snapshot_at`."""
         doc = Doc()

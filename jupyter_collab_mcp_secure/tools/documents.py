@@ -353,7 +353,10 @@ async def _history(path: str, kind: str) -> DocumentHistory:
         await settled(room)
     await app.attribution.settled(file_id)
     quiet_period = app.history_quiet_period
-    return await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
+    history = await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
+    # Content from before a move into this folder is shown only to those who could read it where it was.
+    history.restrict(app.moves.former_paths(path), call().can_read)
+    return history
 
 
 async def get_document_history(path: str, limit: int = 10) -> dict[str, Any]:
