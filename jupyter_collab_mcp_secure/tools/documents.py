@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from pycrdt import Text
@@ -34,52 +34,9 @@ from ..rtc.text import (
 )
 from ..rtc.ystore import settled, store_class_in_use
 from .content import bounded_collaborators, call, listing, with_untrusted
+from .text_kinds import ANY_TEXT, FILE_TYPES, is_text_file, kind_of
 
-# Kinds by file extension; anything else that is valid UTF-8 is plain "text".
-_KINDS = {
-    ".txt": "text", ".text": "text", ".log": "text",
-    ".md": "markdown", ".markdown": "markdown",
-    ".py": "python", ".pyi": "python",
-    ".json": "json", ".geojson": "json",
-    ".yaml": "yaml", ".yml": "yaml",
-    ".toml": "toml", ".ini": "ini", ".cfg": "ini",
-    ".csv": "csv", ".tsv": "csv",
-    ".r": "r", ".jl": "julia", ".js": "javascript", ".ts": "typescript",
-    ".html": "html", ".htm": "html", ".css": "css", ".xml": "xml", ".svg": "xml",
-    ".sh": "shell", ".bash": "shell", ".sql": "sql", ".tex": "latex", ".rst": "rst",
-}  # fmt: skip
-ANY_TEXT = "file"
-FILE_TYPES = frozenset({ANY_TEXT, *_KINDS.values()})
-_BINARY_SUFFIXES = frozenset(
-    ".png .jpg .jpeg .gif .bmp .ico .webp .pdf .zip .gz .tgz .bz2 .xz .7z .tar .whl .so .dll .dylib "
-    ".exe .bin .pyc .pkl .pickle .npy .npz .parquet .feather .h5 .hdf5 .sqlite .db .mp3 .mp4 .wav .avi .mov "
-    ".woff .woff2 .ttf .otf .xlsx .docx .pptx".split()
-)
-_SNIFF_BYTES = 8192
 MAX_HISTORY_LIMIT = 500
-
-
-def kind_of(path: str) -> str:
-    return _KINDS.get(PurePosixPath(path).suffix.lower(), "text")
-
-
-def _is_text_file(file: Path) -> bool:
-    if file.suffix.lower() in _BINARY_SUFFIXES:
-        return False
-    try:
-        with file.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-    except OSError:
-        return False
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        # A multi-byte character cut by the sniff window is still text.
-        truncated = len(head) == _SNIFF_BYTES and error.start >= len(head) - 3
-        return truncated and error.reason == "unexpected end of data"
-    return True
 
 
 def _document_kind(path: str) -> str:
@@ -89,7 +46,7 @@ def _document_kind(path: str) -> str:
 
 def _require_text(path: str) -> None:
     file = call().app.root / path
-    if file.is_file() and not _is_text_file(file):
+    if file.is_file() and not is_text_file(file):
         raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a binary file, not a text document")
 
 
@@ -192,7 +149,7 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
             return False
         if file_type not in (None, ANY_TEXT) and kind_of(relative) != file_type:
             return False
-        return _is_text_file(root / relative)
+        return is_text_file(root / relative)
 
     found, truncated = await listing(path or "", accept)
     documents = []
