@@ -56,3 +56,8 @@ def test_former_paths_follow_file_and_folder_moves_back(tmp_path) -> None:
     assert moves.former_paths("team/drafts-x/a.txt") == []
     assert (tmp_path / "moves.sqlite").stat().st_mode & 0o077 == 0
     moves.close()
+
+
+def test_jwt_without_an_issuer_warns_at_startup(shared_server: JupyterServer) -> None:
+    # This server's JWT configuration (tests/awareness_fixtures.py) sets no jwt_issuer.
+    assert "JWT authentication without jwt_issuer" in shared_server.log_text()
