@@ -138,6 +138,8 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     shell, sql, latex, rst. Notebooks (use list_notebooks), binary files,
     hidden files and folders and checkpoints are skipped. Each entry tells
     whether a collaboration room is open and how many collaborators are in it.
+    A very large tree is examined only up to the server's limit: `truncated`
+    then says so (narrow the listing with `path`).
     """
     _check_file_type(file_type)
     current = call()

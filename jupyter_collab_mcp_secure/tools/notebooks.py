@@ -49,6 +49,8 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
 
     Checkpoints and hidden folders are skipped. Each entry says whether a
     collaboration room is open for it and how many collaborators are in it.
+    A very large tree is examined only up to the server's limit: `truncated`
+    then says so (narrow the listing with `path`).
     """
     rtc = call().app.rtc
     found, truncated = await listing(path or "", lambda relative: relative.endswith(".ipynb"))
