@@ -10,6 +10,7 @@ the document had when the version was made.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.services.contents.manager import ContentsManager
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS moves (moved_at REAL NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL);
@@ -36,7 +39,12 @@ class MoveLog:
         self._lock = threading.Lock()
 
     def listen(self, contents_manager: ContentsManager) -> None:
-        contents_manager.event_logger.add_listener(schema_id=ContentsManager.event_schema_id, listener=self._on_event)
+        event_logger = getattr(contents_manager, "event_logger", None)
+        if event_logger is None:
+            # A contents manager outside jupyter_server's hierarchy reports no renames: history cannot see moves.
+            log.warning("%s emits no contents events: moves are not tracked in document history", contents_manager)
+            return
+        event_logger.add_listener(schema_id=ContentsManager.event_schema_id, listener=self._on_event)
 
     async def _on_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         if data.get("action") == "rename" and data.get("source_path") is not None:
