@@ -34,6 +34,7 @@ from .rtc.attribution import AttributionLog
 from .rtc.execution import Executions
 from .rtc.forks import ForkRegistry
 from .rtc.history import HistoryConfig
+from .rtc.moves import MoveLog
 from .rtc.peers import AgentPeers
 from .rtc.ystore import install_ystore
 from .server import build_mcp_server, run_tool, tool_function
@@ -92,9 +93,34 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         ),
     ).tag(config=True)
 
-    jwt_secret_file = Unicode("", help="File holding the HMAC secret for HS256/384/512 JWTs.").tag(config=True)
+    jwt_secret_file = Unicode(
+        "", help="File holding the HMAC secret for HS256/384/512 JWTs (read again when it changes)."
+    ).tag(config=True)
     jwt_key_file = Unicode(
-        "", help="File holding the public key for RS*/PS*/ES*/EdDSA JWTs: a PEM public key, a JWK or a JWKS (JSON)."
+        "",
+        help=(
+            "File holding the public key for RS*/PS*/ES*/EdDSA JWTs: a PEM public key, a JWK or a JWKS (JSON). "
+            "Read again when it changes, so keys rotate without a restart. A single key without a key id "
+            "verifies tokens whatever `kid` they carry."
+        ),
+    ).tag(config=True)
+    jwt_jwks_url = Unicode(
+        "",
+        help=(
+            "URL of the identity provider's JWKS (its `jwks_uri`), for RS*/PS*/ES*/EdDSA JWTs; may be combined "
+            "with jwt_key_file. Fetched on first use, cached (jwt_jwks_cache_seconds) and fetched again when a "
+            "token names an unknown key id (at most every jwt_jwks_refetch_seconds)."
+        ),
+    ).tag(config=True)
+    jwt_jwks_cache_seconds = Float(
+        300, help="Seconds the keys fetched from jwt_jwks_url are used before a refetch."
+    ).tag(config=True)
+    jwt_jwks_refetch_seconds = Float(
+        30,
+        help=(
+            "Least seconds between two fetches of jwt_jwks_url caused by tokens naming an unknown key id "
+            "(made-up key ids must not make the server hammer the provider)."
+        ),
     ).tag(config=True)
     jwt_algorithms = List(
         Unicode(),
@@ -104,7 +130,14 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
     jwt_audience = Unicode(
         "", help="Required `aud` of JWTs. JWT authentication is off unless a key and an audience are set."
     ).tag(config=True)
-    jwt_issuer = Unicode("", help="Required `iss` of JWTs (checked when set).").tag(config=True)
+    jwt_issuer = Unicode(
+        "",
+        help=(
+            "Required `iss` of JWTs (checked when set). Unset, any issuer whose tokens verify with the keys is "
+            "accepted, and no JWT identity is the owner (providers share signing keys across tenants, so a "
+            "token naming the owner proves nothing without the issuer); a warning is logged at startup."
+        ),
+    ).tag(config=True)
     jwt_user_claim = Unicode("sub", help="JWT claim naming the user.").tag(config=True)
     jwt_groups_claim = Unicode("groups", help="JWT claim listing the user's groups.").tag(config=True)
     jwt_agent_claims = List(
@@ -114,6 +147,13 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
 
     output_max_chars = Int(
         20_000, help="Characters of output text returned per cell to the model; the rest is marked truncated."
+    ).tag(config=True)
+    listing_max_entries = Int(
+        20_000,
+        help=(
+            "Files and folders list_notebooks and list_documents examine per call (hidden and checkpoint "
+            "folders are never entered); past it the result says `truncated: true` (narrow it with `path`)."
+        ),
     ).tag(config=True)
     document_read_max_chars = Int(
         500_000,
@@ -181,6 +221,8 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
             self.settings["authorizer"] = authorizer
         self.rtc = RTCAdapter(self.serverapp, self.log, self.room_idle_cleanup_delay)
         self.attribution = AttributionLog(Path(self.state_dir) / "attribution.sqlite")
+        self.moves = MoveLog(Path(self.state_dir) / "moves.sqlite")
+        self.moves.listen(self.serverapp.contents_manager)
         self.peers = AgentPeers(self.rtc, self.log, self.agent_idle_timeout, activity=self.make_activity_feed())
         self.executions = Executions(self.serverapp, self.log)
         self.forks = ForkRegistry(self.rtc, self.log, self.fork_ttl)
@@ -231,6 +273,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         await self.executions.close()
         await self.rtc.close()
         await self.attribution.close()
+        self.moves.close()
         await self.policy.stop()
         await self.limiter.close()
         await self.audit.close()
@@ -250,13 +293,22 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         return [own_origin + self.serverapp.base_url]
 
     def _jwt_verifier(self) -> JWTVerifier | None:
-        if not (self.jwt_audience and (self.jwt_secret_file or self.jwt_key_file)):
+        if not (self.jwt_audience and (self.jwt_secret_file or self.jwt_key_file or self.jwt_jwks_url)):
             return None
+        if not self.jwt_issuer:
+            self.log.warning(
+                "JWT authentication without jwt_issuer: tokens of any issuer the keys verify are accepted, "
+                "and a JWT naming the owner %r is not treated as the owner; set c.CollabMCP.jwt_issuer",
+                self.owner,
+            )
         return JWTVerifier(
             audience=self.jwt_audience,
             algorithms=self.jwt_algorithms,
             secret_file=self.jwt_secret_file,
             key_file=self.jwt_key_file,
+            jwks_url=self.jwt_jwks_url,
+            jwks_cache_seconds=self.jwt_jwks_cache_seconds,
+            jwks_refetch_seconds=self.jwt_jwks_refetch_seconds,
             issuer=self.jwt_issuer,
             user_claim=self.jwt_user_claim,
             groups_claim=self.jwt_groups_claim,

@@ -87,3 +87,48 @@ def jwt_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     )
     yield running
     running.stop()
+
+
+def public_jwk(private_key: Any, kid: str) -> dict[str, Any]:
+    """The public JWK of an RSA or EC private key, with its key id."""
+    alg = "RS256" if isinstance(private_key, rsa.RSAPrivateKey) else "ES256"
+    return _jwk(private_key, kid, alg)
+
+
+def signed(private_key: Any, alg: str, kid: str | None, **overrides: Any) -> str:
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(claims(**overrides), private_key, algorithm=alg, headers=headers)
+
+
+class JWKSServer:
+    """An identity provider's JWKS endpoint on 127.0.0.1, served from a thread; `keys` can be rotated."""
+
+    def __init__(self, keys: list[dict[str, Any]]) -> None:
+        import http.server
+        import threading
+
+        self.keys = keys
+        self.fetches = 0
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                provider.fetches += 1
+                body = json.dumps({"keys": provider.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

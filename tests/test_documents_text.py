@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 from pycrdt import Doc, Text
 
 from jupyter_collab_mcp_secure.gateway.errors import ToolFailure
+from jupyter_collab_mcp_secure.rtc.diff import change_counts, edits_to, minimal_edits
 from jupyter_collab_mcp_secure.rtc.text import (
     Edit,
     apply_edits,
     byte_offset,
-    change_counts,
     checked_length,
     checked_position,
-    minimal_edits,
 )
 
 MIXED = "naïve 😀 e\u0301 漢字テスト 👩‍👩‍👧 end"
@@ -120,3 +120,53 @@ def test_a_concurrent_edit_elsewhere_survives_a_whole_content_update() -> None:
     assert merged == str(person_text)
     assert "paragraph three, rewritten" in merged
     assert "person 😀 was here paragraph 40" in merged
+
+
+def test_an_alignment_over_budget_becomes_one_exact_replace() -> None:
+    """A shuffled text would cost a quadratic alignment: past the work budget the middle is replaced at once."""
+    lines = [f"row {i} {'x' * 20}\n" for i in range(20_000)]
+    shuffled = lines[:]
+    random.Random(7).shuffle(shuffled)
+    old, new = "head\n" + "".join(lines), "head\n" + "".join(shuffled)
+    edits = minimal_edits(old, new)
+    assert len(edits) == 1
+    assert edits[0].start >= len("head\n")
+    assert old[: edits[0].start] + edits[0].text + old[edits[0].end :] == new
+
+
+@pytest.mark.parametrize("budget", [0, 3, 50])
+def test_any_budget_gives_exact_edits(budget: int) -> None:
+    rng = random.Random(budget)
+    for _ in range(50):
+        old = "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 40)))
+        new = "".join(rng.choice("ab\n") for _ in range(rng.randint(0, 40)))
+        result, position = [], 0
+        for edit in minimal_edits(old, new, budget):
+            assert edit.start >= position
+            result += [old[position : edit.start], edit.text]
+            position = edit.end
+        assert "".join(result) + old[position:] == new
+
+
+async def test_large_texts_are_diffed_while_the_event_loop_serves_others() -> None:
+    turns = 0
+    stop = asyncio.Event()
+
+    async def other_calls() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_calls())
+    await asyncio.sleep(0)
+    served_before = turns
+    rng = random.Random(3)
+    old = "".join(rng.choice(["a\n", "b\n", "c\n"]) for _ in range(50_000))
+    new = "".join(rng.choice(["a\n", "b\n", "c\n"]) for _ in range(50_000))
+    current, edits = await edits_to(lambda: old, new)
+    stop.set()
+    await ticker
+    assert turns > served_before
+    assert current == old
+    assert len(edits) == 1 and old[: edits[0].start] + edits[0].text + old[edits[0].end :] == new

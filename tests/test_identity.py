@@ -124,7 +124,11 @@ def test_jwt_disabled_without_audience(tmp_path: Path) -> None:
 def test_pem_public_key_file(tmp_path: Path) -> None:
     (tmp_path / "key.pem").write_bytes(_RSA_PUBLIC_PEM)
     verifier = JWTVerifier(
-        audience=AUDIENCE, algorithms=["RS256", "HS256"], key_file=str(tmp_path / "key.pem"), owner="owner"
+        audience=AUDIENCE,
+        algorithms=["RS256", "HS256"],
+        key_file=str(tmp_path / "key.pem"),
+        owner="owner",
+        issuer=ISSUER,
     )
     principal = verifier.verify(jwt.encode(claims(groups=["team"]), _RSA, algorithm="RS256"))
     assert (principal.user, principal.groups, principal.agent, principal.is_owner) == (
@@ -182,3 +186,21 @@ async def test_tokens_resolved_by_the_servers_identity_provider(server_factory) 
     records = await audit_records(hub_like, lambda r: r.get("tool") == "get_notebook", 2)
     calls = [(r["user"], r["auth"], r["decision"]) for r in records]
     assert calls == [("owner", "jupyter", "allow"), ("alice", "jupyter", "deny")]
+
+
+async def test_an_es256_token_naming_the_rsa_key_of_a_mixed_jwks_is_a_recorded_401(jwt_server: JupyterServer) -> None:
+    from jwt_support import _EC
+
+    forged = jwt.encode(claims(), _EC, algorithm="ES256", headers={"kid": "rsa1"})
+    response = httpx.post(jwt_server.mcp_url, headers={"Authorization": f"Bearer {forged}"}, json={})
+    assert response.status_code == 401
+    records = await audit_records(
+        jwt_server, lambda r: r["event"] == "auth_failure" and "does not fit" in r.get("reason", ""), 1
+    )
+    assert len(records) == 1
+
+
+def test_a_lone_pem_key_is_the_key_whatever_kid_the_token_names(tmp_path: Path) -> None:
+    (tmp_path / "key.pem").write_bytes(_RSA_PUBLIC_PEM)
+    verifier = JWTVerifier(audience=AUDIENCE, algorithms=["RS256"], key_file=str(tmp_path / "key.pem"))
+    assert verifier.verify(jwt.encode(claims(), _RSA, algorithm="RS256", headers={"kid": "idp-7"})).user == "owner"

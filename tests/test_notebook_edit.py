@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from pathlib import Path
 
 import nbformat
+import pytest
 from harness import Collaborator, call, call_error, mcp_client, write_notebook
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc, Text
@@ -250,3 +252,17 @@ async def test_reopening_after_restart_does_not_duplicate_cells(server_factory) 
             assert [(c["id"], c["source"]) for c in cells_of(collab)] == expected
     on_disk = json.loads((Path(again.root) / path).read_text())["cells"]
     assert [(c["id"], "".join(c["source"])) for c in on_disk] == expected
+
+
+@pytest.mark.timeout(120)
+async def test_a_huge_cell_rewrite_is_bounded(server) -> None:
+    """Lines from a small alphabet make a line diff quadratic: the bounded diff still lands the exact source."""
+    rng = random.Random(5)
+    old = "".join(rng.choice(["a = 1\n", "b = 2\n", "c = 3\n"]) for _ in range(40_000))
+    new = "".join(rng.choice(["a = 1\n", "b = 2\n", "c = 3\n"]) for _ in range(40_000))
+    path = fresh_notebook(server, [old])
+    async with mcp_client(server) as client, Collaborator.join(server, path) as person:
+        cell_id = (await call(client, "get_notebook", path=path, include_collaboration_state=False))["cells"][0]["id"]
+        result = await call(client, "update_notebook_cell", path=path, cell_id=cell_id, content=new)
+        assert result["changed"] is True
+        await person.wait_for(lambda: cells_of(person) and cells_of(person)[0]["source"] == new)

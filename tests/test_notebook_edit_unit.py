@@ -6,19 +6,26 @@ import pytest
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc, Text
 
+from jupyter_collab_mcp_secure.rtc.diff import minimal_edits
 from jupyter_collab_mcp_secure.rtc.notebook_edit import (
     LiveCellOutputs,
     converted_cell,
     new_cell,
-    set_text,
-    text_edits,
 )
+from jupyter_collab_mcp_secure.rtc.text import Edit, apply_edits
 
 
-def apply(old: str, edits: list[tuple[int, int, str]]) -> str:
-    for start, end, replacement in reversed(edits):
-        old = old[:start] + replacement + old[end:]
-    return old
+def set_text(text: Text, new: str) -> bool:
+    old = str(text)
+    edits = minimal_edits(old, new)
+    apply_edits(text, old, edits)
+    return bool(edits)
+
+
+def shared_text(value: str) -> tuple[Doc, Text]:
+    doc = Doc()
+    doc["t"] = text = Text(value)
+    return doc, text
 
 
 @pytest.mark.parametrize(
@@ -32,19 +39,15 @@ def apply(old: str, edits: list[tuple[int, int, str]]) -> str:
         ("one\ntwo", "zero\none\ntwo\nthree"),
     ],
 )
-def test_text_edits_turn_old_into_new(old: str, new: str) -> None:
-    assert apply(old, text_edits(old, new)) == new
+def test_cell_source_edits_turn_old_into_new(old: str, new: str) -> None:
+    _, text = shared_text(old)
+    set_text(text, new)
+    assert str(text) == new
 
 
-def test_text_edits_touch_only_what_changed() -> None:
+def test_cell_source_edits_touch_only_what_changed() -> None:
     old = "import os\nx = 1\ny = 2\n"
-    assert text_edits(old, "import os\nx = 10\ny = 2\n") == [(15, 15, "0")]
-
-
-def shared_text(value: str) -> tuple[Doc, Text]:
-    doc = Doc()
-    doc["t"] = text = Text(value)
-    return doc, text
+    assert minimal_edits(old, "import os\nx = 10\ny = 2\n") == [Edit(15, 15, "0")]
 
 
 @pytest.mark.parametrize("new", ["😀 at start", "a\nb😀\nc", "", "ünïcødé\n" * 3])

@@ -138,3 +138,24 @@ async def test_hidden_files_are_refused_like_jupyter_refuses_them(server: Jupyte
     assert notebook["code"] == text["code"] == edit["code"] == "invalid_argument"
     assert "hidden" in text["message"]
     assert (server.root / ".env").read_text() == "API_KEY=1\n"
+
+
+async def test_the_language_is_known_before_any_kernel_ran(server: JupyterServer) -> None:
+    def notebook(metadata: dict) -> str:
+        path = f"reads/{unique('language')}.ipynb"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")], metadata=metadata)
+        (server.root / path).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, server.root / path)
+        return path
+
+    cases = {
+        notebook({"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}): "python",
+        # Only the kernel's name: the installed kernelspec says which language it runs.
+        notebook({"kernelspec": {"name": "python3", "display_name": "Python 3"}}): "python",
+        notebook({"language_info": {"name": "julia"}, "kernelspec": {"name": "x", "display_name": "X"}}): "julia",
+        notebook({}): None,
+    }
+    async with mcp_client(server) as client:
+        for path, language in cases.items():
+            result = await call(client, "get_notebook", path=path, include_collaboration_state=False)
+            assert result["language"] == language, path

@@ -9,6 +9,9 @@ from .errors import INVALID_ARGUMENT, ToolFailure
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 MAX_PATH_CHARS = 4096
+# The operating system's limits (Linux NAME_MAX and PATH_MAX, in bytes): past them every file call fails.
+MAX_NAME_BYTES = 255
+MAX_RESOLVED_BYTES = 4095
 
 
 def canonicalize(raw: object, root: Path, *, argument: str = "path") -> str:
@@ -29,8 +32,15 @@ def canonicalize(raw: object, root: Path, *, argument: str = "path") -> str:
     parts = [part for part in raw.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise ToolFailure(INVALID_ARGUMENT, f"'{argument}' must not contain '..'")
+    if any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in parts):
+        raise ToolFailure(INVALID_ARGUMENT, f"a name in '{argument}' is longer than {MAX_NAME_BYTES} bytes")
     # Resolving follows symlinks, so a link inside the root that points out of it is caught here.
-    resolved = root.joinpath(*parts).resolve()
+    try:
+        resolved = root.joinpath(*parts).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise ToolFailure(INVALID_ARGUMENT, f"'{argument}' cannot be resolved (a link loop?)") from None
+    if len(str(resolved).encode("utf-8", "surrogatepass")) > MAX_RESOLVED_BYTES:
+        raise ToolFailure(INVALID_ARGUMENT, f"'{argument}' is too long for this server's file system")
     try:
         relative = resolved.relative_to(root)
     except ValueError:

@@ -58,7 +58,7 @@ class Authenticator:
             return self.owner_principal()
         if self.jwt is not None and looks_like_jwt(token):
             try:
-                return self.jwt.verify(token)
+                return await self.jwt.authenticate(token)
             except InvalidCredentials as exc:
                 raise Unauthenticated(str(exc), presented=True, method=AuthMethod.JWT) from None
         return await self._from_identity_provider(handler, identity_provider)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jwt
 
+from .jwt_keys import KeyFile, RemoteKeys, SecretFile, key_type_for
 from .principal import AuthMethod, Principal, is_plain_name
 
 _SYMMETRIC = ("HS256", "HS384", "HS512")
@@ -24,12 +24,17 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and token.startswith("ey")
 
 
+class UnknownKey(InvalidCredentials):
+    """The token names a key id none of the configured keys has (yet: a JWKS may have rotated)."""
+
+
 class JWTVerifier:
     """Verifies tokens meant for this server (audience) from trusted issuers.
 
     The key is chosen by the algorithm family, never by the token: an HS256 token
     is checked only against the shared secret, so a token "signed" with the RSA
-    public key as an HMAC secret fails.
+    public key as an HMAC secret fails, and an ES256 token naming an RSA key's
+    id is refused before any verification.
     """
 
     def __init__(
@@ -39,6 +44,9 @@ class JWTVerifier:
         algorithms: Sequence[str],
         secret_file: str = "",
         key_file: str = "",
+        jwks_url: str = "",
+        jwks_cache_seconds: float = 300,
+        jwks_refetch_seconds: float = 30,
         issuer: str = "",
         user_claim: str = "sub",
         groups_claim: str = "groups",
@@ -56,25 +64,48 @@ class JWTVerifier:
         self.agent_claims = tuple(agent_claims)
         self.owner = owner
         self.leeway = leeway
-        self._secret = Path(secret_file).read_bytes().strip() if secret_file else None
-        self._public_keys = _load_public_keys(Path(key_file)) if key_file else None
+        self._secret = SecretFile(Path(secret_file)) if secret_file else None
+        self._key_file = KeyFile(Path(key_file)) if key_file else None
+        self._remote = (
+            RemoteKeys(jwks_url, cache_seconds=jwks_cache_seconds, refetch_seconds=jwks_refetch_seconds)
+            if jwks_url
+            else None
+        )
+        has_public_keys = self._key_file is not None or self._remote is not None
         self.algorithms = tuple(
-            alg
-            for alg in algorithms
-            if (alg in _SYMMETRIC and self._secret) or (alg in ASYMMETRIC and self._public_keys)
+            alg for alg in algorithms if (alg in _SYMMETRIC and self._secret) or (alg in ASYMMETRIC and has_public_keys)
         )
         if not self.algorithms:
             raise ValueError("no configured JWT algorithm has a matching key")
 
+    async def authenticate(self, token: str) -> Principal:
+        """Verify `token`, fetching a JWKS URL's keys when they are old or the token names a new key id."""
+        if self._remote is None:
+            return self.verify(token)
+        await self._remote.refresh(unknown_kid=False)
+        try:
+            return self.verify(token)
+        except UnknownKey:
+            await self._remote.refresh(unknown_kid=True)
+            return self.verify(token)
+
     def verify(self, token: str) -> Principal:
+        """Verify against the keys held now (key files are re-read if they changed); never fetches."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidCredentials(f"malformed token: {exc}") from None
         alg = header.get("alg")
         if alg not in self.algorithms:
-            raise InvalidCredentials(f"algorithm {alg!r} is not allowed")
-        key = self._secret if alg in _SYMMETRIC else self._public_key_for(header.get("kid"))
+            raise InvalidCredentials(f"algorithm {str(alg)[:32]!r} is not allowed")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidCredentials("the token's 'kid' must be a string")
+        if alg in _SYMMETRIC:
+            assert self._secret is not None
+            key = self._secret.secret()
+        else:
+            key = self._public_key_for(alg, kid)
         options: dict[str, Any] = {"require": ["exp", "aud"], "verify_iss": bool(self.issuer)}
         try:
             claims = jwt.decode(
@@ -88,15 +119,31 @@ class JWTVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidCredentials(f"token rejected: {exc}") from None
+        except Exception as exc:
+            # A key that does not fit the token (curve, size) fails inside the crypto library: still a bad token.
+            raise InvalidCredentials(f"token rejected: {type(exc).__name__}") from None
         return self._principal(claims)
 
-    def _public_key_for(self, kid: str | None) -> Any:
-        assert self._public_keys is not None
-        if kid is not None and kid in self._public_keys:
-            return self._public_keys[kid]
-        if kid is None and len(self._public_keys) == 1:
-            return next(iter(self._public_keys.values()))
-        raise InvalidCredentials(f"no configured key matches kid {kid!r}")
+    def _public_key_for(self, alg: str, kid: str | None) -> Any:
+        keys = [
+            *(self._key_file.keys() if self._key_file is not None else ()),
+            *(self._remote.keys() if self._remote is not None else ()),
+        ]
+        if len(keys) == 1 and keys[0].kid is None:
+            # One configured key without an id is the key, whatever id the provider stamps on its tokens.
+            chosen = keys[0]
+        elif kid is None:
+            if len(keys) != 1:
+                raise InvalidCredentials("the token names no key ('kid') and several keys are configured")
+            chosen = keys[0]
+        else:
+            matching = [key for key in keys if key.kid == kid]
+            if not matching:
+                raise UnknownKey(f"no configured key matches kid {kid[:64]!r}")
+            chosen = matching[-1]
+        if chosen.key_type != key_type_for(alg):
+            raise InvalidCredentials(f"algorithm {alg} does not fit the {chosen.key_type} key the token names")
+        return chosen.key
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
         user = claims.get(self.user_claim)
@@ -116,22 +163,8 @@ class JWTVerifier:
             realm=str(claims.get("iss") or "jwt"),
             groups=tuple(groups),
             agent=agent,
-            is_owner=bool(self.owner) and user == self.owner,
+            # Without a required issuer, any issuer trusted with these keys (a multi-tenant provider's
+            # shared keys) could name the owner: owner rights over JWT need `jwt_issuer`.
+            is_owner=bool(self.owner and self.issuer) and user == self.owner,
             display_name=str(claims.get("name") or user),
         )
-
-
-def _load_public_keys(path: Path) -> dict[str | None, Any]:
-    """A PEM public key, a JWK, or a JWKS, keyed by kid (None for a lone PEM key)."""
-    text = path.read_text()
-    if text.lstrip().startswith("{"):
-        document = json.loads(text)
-        jwks = document["keys"] if "keys" in document else [document]
-        keys = {}
-        for entry in jwks:
-            jwk = jwt.PyJWK(entry)
-            keys[entry.get("kid")] = jwk.key
-        return keys
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    return {None: load_pem_public_key(text.encode())}

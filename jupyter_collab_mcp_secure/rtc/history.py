@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +33,8 @@ from ..gateway.errors import NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
 from .adapter import FILE, NOTEBOOK, OpenDocument
 from .attribution import AttributionLog, Edit
-from .text import apply_edits, change_counts, minimal_edits
+from .diff import change_counts, edits_to
+from .text import apply_edits
 from .ystore import CollabYStore, StoredSpan, store_key
 
 # Attribution records written without waiting for the store (not through
@@ -229,9 +230,27 @@ class DocumentHistory:
     async def load(self) -> DocumentHistory:
         self.updates = await asyncio.to_thread(read_updates, self.database, store_key(self.kind, self.file_id))
         edits = await asyncio.to_thread(self.attribution.edits, self.file_id)
-        changes_content = content_changes(self.updates, self.kind)
+        changes_content = await asyncio.to_thread(content_changes, self.updates, self.kind)
         self.versions = group_versions(self.updates, attribute(self.updates, edits), changes_content, self.quiet_period)
         return self
+
+    def restrict(self, former_paths: Sequence[tuple[float, str]], readable: Callable[[str], bool]) -> None:
+        """Keep the versions made where the caller may read: before a move, the document had another path.
+
+        `former_paths` are (moved at, path before) newest first (rtc/moves.py).
+        """
+
+        def path_then(version: Version) -> str | None:
+            path = None
+            for moved_at, before in former_paths:
+                if version.started >= moved_at:
+                    break
+                path = before
+            return path
+
+        self.versions = [
+            version for version in self.versions if (before := path_then(version)) is None or readable(before)
+        ]
 
     def _replay(self, until: int, snapshot_at: set[int]) -> dict[int, Any]:
         """Apply updates 0..until to a fresh document; the content after each index in `snapshot_at`."""
@@ -279,22 +298,33 @@ def history_unavailable_reason() -> str:
     )
 
 
-def apply_content(document: OpenDocument, content: Any) -> bool:
-    """Make the live document hold `content` by the smallest forward edit; False if it already did."""
+async def content_applier(document: OpenDocument, content: Any) -> Callable[[], bool]:
+    """What makes the live document hold `content` by the smallest forward edit (False if it already did).
+
+    The edits are planned here (a large text is diffed off the event loop) and
+    applied by the returned function without awaiting, so the attribution span
+    around it holds only this edit.
+    """
     if document.kind == FILE:
         ytext = document.doc._ysource
-        current = str(ytext)
-        edits = minimal_edits(current, content)
-        if not edits:
+        current, edits = await edits_to(lambda: str(ytext), content)
+
+        def apply_text() -> bool:
+            if edits:
+                with document.doc.ydoc.transaction():
+                    apply_edits(ytext, current, edits)
+            return bool(edits)
+
+        return apply_text
+
+    def apply_notebook() -> bool:
+        if document.doc.get() == content:
             return False
-        with document.doc.ydoc.transaction():
-            apply_edits(ytext, current, edits)
+        # YNotebook.set keeps cells that did not change and edits changed ones in place.
+        document.doc.set(content)
         return True
-    if document.doc.get() == content:
-        return False
-    # YNotebook.set keeps cells that did not change and edits changed ones in place.
-    document.doc.set(content)
-    return True
+
+    return apply_notebook
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..gateway.errors import CONFLICT, NOT_FOUND, ToolFailure
@@ -49,6 +50,22 @@ def notebook_metadata(ynotebook: Any) -> dict[str, Any]:
 def kernelspec(ynotebook: Any) -> dict[str, Any] | None:
     spec = notebook_metadata(ynotebook).get("kernelspec")
     return dict(spec) if isinstance(spec, dict) else None
+
+
+def notebook_language(ynotebook: Any, installed_language: Callable[[str], str | None]) -> str | None:
+    """The notebook's language before any kernel ran: what the last kernel reported, else its kernelspec.
+
+    `installed_language` names the language of an installed kernelspec, for
+    notebooks whose metadata names the kernel only. None when nothing says.
+    """
+    metadata = notebook_metadata(ynotebook)
+    spec = metadata.get("kernelspec") if isinstance(metadata.get("kernelspec"), dict) else {}
+    info = metadata.get("language_info") if isinstance(metadata.get("language_info"), dict) else {}
+    for candidate in (info.get("name"), spec.get("language")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    name = spec.get("name")
+    return (installed_language(name) or None) if isinstance(name, str) and name else None
 
 
 def cell_identity(ycell: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Writing to the shared notebook the way a collaborator does: small text edits, cells JupyterLab understands.
+"""Writing to the shared notebook the way a collaborator does: cells JupyterLab understands, live outputs.
 
 Everything here runs inside the caller's transaction on the live YNotebook, so a
 call is one update for every peer.
@@ -6,65 +6,12 @@ call is one update for every peer.
 
 from __future__ import annotations
 
-from difflib import SequenceMatcher
 from typing import Any
 from uuid import uuid4
 
 from pycrdt import Array, Map, Text
 
 CELL_TYPES = ("code", "markdown")
-
-
-def text_edits(old: str, new: str) -> list[tuple[int, int, str]]:
-    """(start, end, replacement) in character offsets of `old`, in ascending order, turning `old` into `new`.
-
-    Lines are matched first and each changed block is then trimmed to the
-    characters that differ, so untouched lines and the untouched parts of a
-    changed line are never deleted and re-inserted: text a collaborator types
-    there concurrently survives the merge.
-    """
-    if old == new:
-        return []
-    old_lines = old.splitlines(keepends=True)
-    new_lines = new.splitlines(keepends=True)
-    line_starts = [0]
-    for line in old_lines:
-        line_starts.append(line_starts[-1] + len(line))
-    edits = []
-    matcher = SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        before = "".join(old_lines[i1:i2])
-        after = "".join(new_lines[j1:j2])
-        prefix = _common_prefix(before, after)
-        suffix = _common_prefix(before[prefix:][::-1], after[prefix:][::-1])
-        start = line_starts[i1] + prefix
-        edits.append((start, line_starts[i1] + len(before) - suffix, after[prefix : len(after) - suffix]))
-    return edits
-
-
-def _common_prefix(a: str, b: str) -> int:
-    limit = min(len(a), len(b))
-    index = 0
-    while index < limit and a[index] == b[index]:
-        index += 1
-    return index
-
-
-def set_text(ytext: Text, new: str) -> bool:
-    """Make the shared text equal `new` by the smallest edits; False when it already was."""
-    old = str(ytext)
-    edits = text_edits(old, new)
-    # Applied back to front so earlier offsets stay valid; pycrdt counts UTF-8 bytes, not characters.
-    for start, end, replacement in reversed(edits):
-        byte_start = len(old[:start].encode())
-        byte_end = byte_start + len(old[start:end].encode())
-        if byte_end > byte_start:
-            del ytext[byte_start:byte_end]
-        if replacement:
-            ytext.insert(byte_start, replacement)
-    return bool(edits)
 
 
 def new_cell(

@@ -1,4 +1,4 @@
-"""Character positions over a shared text that counts UTF-8 bytes, and minimal edits between two texts.
+"""Character positions over a shared text that counts UTF-8 bytes, and applying character edits to it.
 
 Agents count characters (Unicode code points); pycrdt's `Text` indexes UTF-8
 bytes, and an offset inside a character silently appends at the end. Every
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Any
 
 from ..gateway.errors import INVALID_ARGUMENT, ToolFailure
@@ -74,74 +73,3 @@ def apply_edits(ytext: Any, content: str, edits: Iterable[Edit]) -> None:
             del ytext[start:end]
         if edit.text:
             ytext.insert(start, edit.text)
-
-
-def _common_prefix(a: str, b: str) -> int:
-    # Binary search over slice comparisons: C-speed on megabyte texts.
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _common_suffix(a: str, b: str) -> int:
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[len(a) - middle :] == b[len(b) - middle :]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _trimmed(start: int, old: str, new: str) -> Edit | None:
-    """The edit turning `old` (at `start`) into `new`, without their shared ends."""
-    prefix = _common_prefix(old, new)
-    suffix = _common_suffix(old[prefix:], new[prefix:])
-    old_middle = old[prefix : len(old) - suffix]
-    new_middle = new[prefix : len(new) - suffix]
-    if not old_middle and not new_middle:
-        return None
-    return Edit(start + prefix, start + prefix + len(old_middle), new_middle)
-
-
-def minimal_edits(old: str, new: str) -> list[Edit]:
-    """Edits that turn `old` into `new`, touching only what differs.
-
-    Shared head and tail are cut first (cheap, and the common case of one
-    changed region); the rest is aligned by lines, so separate changed regions
-    stay separate edits and a collaborator's concurrent edit between them
-    survives the merge.
-    """
-    outer = _trimmed(0, old, new)
-    if outer is None:
-        return []
-    old_middle = old[outer.start : outer.end]
-    if not old_middle or not outer.text:
-        return [outer]
-    old_lines = old_middle.splitlines(keepends=True)
-    new_lines = outer.text.splitlines(keepends=True)
-    matcher = SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    line_starts = [0]
-    for line in old_lines:
-        line_starts.append(line_starts[-1] + len(line))
-    edits = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        start = outer.start + line_starts[i1]
-        edit = _trimmed(start, old_middle[line_starts[i1] : line_starts[i2]], "".join(new_lines[j1:j2]))
-        if edit is not None:
-            edits.append(edit)
-    return edits
-
-
-def change_counts(old: str, new: str) -> tuple[int, int]:
-    """(characters added, characters removed) between two texts."""
-    edits = minimal_edits(old, new)
-    return sum(len(edit.text) for edit in edits), sum(edit.end - edit.start for edit in edits)

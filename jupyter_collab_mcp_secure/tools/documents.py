@@ -7,19 +7,21 @@ also take notebooks (`.ipynb`); reading and editing text refuses them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
 from typing import Any
 
 from pycrdt import Text
 
 from ..gateway.errors import CONFLICT, INVALID_ARGUMENT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import FILE, NOTEBOOK, OpenDocument, version_of
+from ..rtc.diff import edits_to
 from ..rtc.history import (
     DocumentHistory,
-    apply_content,
     attributed,
+    content_applier,
     history_unavailable_reason,
     recorded,
 )
@@ -29,56 +31,12 @@ from ..rtc.text import (
     apply_edits,
     checked_length,
     checked_position,
-    minimal_edits,
 )
 from ..rtc.ystore import settled, store_class_in_use
-from .content import call, walk, with_untrusted
+from .content import bounded_collaborators, call, listing, with_untrusted
+from .text_kinds import ANY_TEXT, FILE_TYPES, is_text_file, kind_of
 
-# Kinds by file extension; anything else that is valid UTF-8 is plain "text".
-_KINDS = {
-    ".txt": "text", ".text": "text", ".log": "text",
-    ".md": "markdown", ".markdown": "markdown",
-    ".py": "python", ".pyi": "python",
-    ".json": "json", ".geojson": "json",
-    ".yaml": "yaml", ".yml": "yaml",
-    ".toml": "toml", ".ini": "ini", ".cfg": "ini",
-    ".csv": "csv", ".tsv": "csv",
-    ".r": "r", ".jl": "julia", ".js": "javascript", ".ts": "typescript",
-    ".html": "html", ".htm": "html", ".css": "css", ".xml": "xml", ".svg": "xml",
-    ".sh": "shell", ".bash": "shell", ".sql": "sql", ".tex": "latex", ".rst": "rst",
-}  # fmt: skip
-ANY_TEXT = "file"
-FILE_TYPES = frozenset({ANY_TEXT, *_KINDS.values()})
-_BINARY_SUFFIXES = frozenset(
-    ".png .jpg .jpeg .gif .bmp .ico .webp .pdf .zip .gz .tgz .bz2 .xz .7z .tar .whl .so .dll .dylib "
-    ".exe .bin .pyc .pkl .pickle .npy .npz .parquet .feather .h5 .hdf5 .sqlite .db .mp3 .mp4 .wav .avi .mov "
-    ".woff .woff2 .ttf .otf .xlsx .docx .pptx".split()
-)
-_SNIFF_BYTES = 8192
 MAX_HISTORY_LIMIT = 500
-
-
-def kind_of(path: str) -> str:
-    return _KINDS.get(PurePosixPath(path).suffix.lower(), "text")
-
-
-def _is_text_file(file: Path) -> bool:
-    if file.suffix.lower() in _BINARY_SUFFIXES:
-        return False
-    try:
-        with file.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-    except OSError:
-        return False
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        # A multi-byte character cut by the sniff window is still text.
-        truncated = len(head) == _SNIFF_BYTES and error.start >= len(head) - 3
-        return truncated and error.reason == "unexpected end of data"
-    return True
 
 
 def _document_kind(path: str) -> str:
@@ -88,7 +46,7 @@ def _document_kind(path: str) -> str:
 
 def _require_text(path: str) -> None:
     file = call().app.root / path
-    if file.is_file() and not _is_text_file(file):
+    if file.is_file() and not is_text_file(file):
         raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a binary file, not a text document")
 
 
@@ -112,7 +70,7 @@ def _check_version(document: OpenDocument, expected_version: str | None) -> None
 def _collaboration_state(document: OpenDocument) -> dict[str, Any]:
     app = call().app
     return {
-        **app.rtc.collaboration_state(document),
+        **bounded_collaborators(app.rtc.collaboration_state(document)),
         "forks": [
             {"fork_id": fork.id, "title": fork.title, "synchronize": fork.synchronize}
             for fork in app.forks.forks_of(document.path)
@@ -124,24 +82,39 @@ def _text_of(document: OpenDocument) -> Text:
     return document.doc.ydoc.get("source", type=Text)
 
 
-def _open_text(fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
-    current = call()
-    path = current.paths[0]
+def _open_text(path: str, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
     _require_text(path)
-    return current.app.forks.open_target(path, FILE, fork_id)
+    return call().app.forks.open_target(path, FILE, fork_id)
+
+
+# Reads the live text and returns (the text the edits apply to, the edits, where the cursor ends).
+Plan = Callable[[Callable[[], str]], Awaitable[tuple[str, list[Edit], int]]]
+
+
+def _at_positions(plan: Callable[[str], tuple[list[Edit], int]]) -> Plan:
+    """A plan computed from the current text at once (edits at given positions)."""
+
+    async def planned(read: Callable[[], str]) -> tuple[str, list[Edit], int]:
+        content = read()
+        edits, cursor = plan(content)
+        return content, edits, cursor
+
+    return planned
 
 
 async def _write_text(
-    tool: str, fork_id: str | None, expected_version: str | None, plan: Callable[[str], tuple[list[Edit], int]]
+    tool: str, path: str, fork_id: str | None, expected_version: str | None, plan: Plan
 ) -> dict[str, Any]:
     """Apply the edits `plan` computes from the current text; the result carries length, version and cursor."""
     current = call()
     app = current.app
-    async with _open_text(fork_id) as document:
+    async with _open_text(path, fork_id) as document:
         _check_version(document, expected_version)
         ytext = _text_of(document)
-        content = str(ytext)
-        edits, cursor = plan(content)
+        # Planned before the attribution span opens: a large diff awaits a thread, and what
+        # collaborators type meanwhile is theirs.
+        content, edits, cursor = await plan(lambda: str(ytext))
+        _check_version(document, expected_version)
         async with recorded(document, app.attribution, current.principal, tool, fork_id):
             if edits:
                 with document.doc.ydoc.transaction():
@@ -165,22 +138,24 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     shell, sql, latex, rst. Notebooks (use list_notebooks), binary files,
     hidden files and folders and checkpoints are skipped. Each entry tells
     whether a collaboration room is open and how many collaborators are in it.
+    A very large tree is examined only up to the server's limit: `truncated`
+    then says so (narrow the listing with `path`).
     """
     _check_file_type(file_type)
     current = call()
     rtc = current.app.rtc
     root = current.app.root
-    under = current.paths[0] if current.paths else ""
 
     def accept(relative: str) -> bool:
-        if relative.endswith(".ipynb") or not current.can_read(relative):
+        if relative.endswith(".ipynb"):
             return False
         if file_type not in (None, ANY_TEXT) and kind_of(relative) != file_type:
             return False
-        return _is_text_file(root / relative)
+        return is_text_file(root / relative)
 
+    found, truncated = await listing(path or "", accept)
     documents = []
-    for document_path in walk(root, under, accept):
+    for document_path in found:
         room = rtc.live_room_of(document_path, FILE)
         documents.append(
             {
@@ -192,7 +167,7 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
                 "collaborators": len(rtc.connected_users(room)) if room is not None else 0,
             }
         )
-    return {"documents": documents, "count": len(documents)}
+    return with_untrusted({"documents": documents, "count": len(documents), "truncated": truncated})
 
 
 async def get_document(
@@ -208,7 +183,7 @@ async def get_document(
     someone changed the document since. With `fork_id` (from fork_document),
     read that fork of the document instead. Notebooks: use get_notebook.
     """
-    async with _open_text(fork_id) as document:
+    async with _open_text(path, fork_id) as document:
         content = str(_text_of(document))
         if isinstance(offset, bool) or not 0 <= offset <= len(content):
             raise ToolFailure(INVALID_ARGUMENT, f"offset must be between 0 and {len(content)}, not {offset}")
@@ -237,16 +212,18 @@ async def create_document_session(path: str, file_type: str | None = None) -> di
     detected from the name; if given it must be one list_documents knows.
     """
     _check_file_type(file_type)
-    async with _open_text(None) as document:
+    async with _open_text(path, None) as document:
         state = _collaboration_state(document)
-    return {
-        "path": document.path,
-        "session_id": document.room_id,
-        "format": "text",
-        "type": FILE,
-        "file_type": kind_of(document.path),
-        **state,
-    }
+    return with_untrusted(
+        {
+            "path": document.path,
+            "session_id": document.room_id,
+            "format": "text",
+            "type": FILE,
+            "file_type": kind_of(document.path),
+            **state,
+        }
+    )
 
 
 async def update_document(
@@ -270,17 +247,19 @@ async def update_document(
     if position is None and length is not None:
         raise ToolFailure(INVALID_ARGUMENT, "'length' needs a 'position'")
 
-    def plan(current: str) -> tuple[list[Edit], int]:
-        if position is None:
-            edits = minimal_edits(current, content)
-            return edits, (edits[-1].start + len(edits[-1].text)) if edits else 0
+    async def whole(read: Callable[[], str]) -> tuple[str, list[Edit], int]:
+        current, edits = await edits_to(read, content)
+        return current, edits, (edits[-1].start + len(edits[-1].text)) if edits else 0
+
+    def at_position(current: str) -> tuple[list[Edit], int]:
         start = checked_position(current, position)
         replaced = checked_length(current, start, length or 0)
         if position == APPEND and replaced:
             raise ToolFailure(INVALID_ARGUMENT, "position -1 appends; it replaces nothing")
         return [Edit(start, start + replaced, content)], start + len(content)
 
-    return await _write_text("update_document", fork_id, expected_version, plan)
+    plan = whole if position is None else _at_positions(at_position)
+    return await _write_text("update_document", path, fork_id, expected_version, plan)
 
 
 async def insert_text(
@@ -297,7 +276,7 @@ async def insert_text(
         start = checked_position(current, position)
         return [Edit(start, start, text)], start + len(text)
 
-    return await _write_text("insert_text", fork_id, expected_version, plan)
+    return await _write_text("insert_text", path, fork_id, expected_version, _at_positions(plan))
 
 
 async def delete_text(
@@ -315,7 +294,7 @@ async def delete_text(
         removed = checked_length(current, start, length)
         return ([Edit(start, start + removed, "")] if removed else []), start
 
-    return await _write_text("delete_text", fork_id, expected_version, plan)
+    return await _write_text("delete_text", path, fork_id, expected_version, _at_positions(plan))
 
 
 async def _history(path: str, kind: str) -> DocumentHistory:
@@ -333,7 +312,10 @@ async def _history(path: str, kind: str) -> DocumentHistory:
         await settled(room)
     await app.attribution.settled(file_id)
     quiet_period = app.history_quiet_period
-    return await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
+    history = await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
+    # Content from before a move into this folder is shown only to those who could read it where it was.
+    history.restrict(app.moves.former_paths(path), call().can_read)
+    return history
 
 
 async def get_document_history(path: str, limit: int = 10) -> dict[str, Any]:
@@ -348,13 +330,13 @@ async def get_document_history(path: str, limit: int = 10) -> dict[str, Any]:
     """
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise ToolFailure(INVALID_ARGUMENT, f"limit must be between 1 and {MAX_HISTORY_LIMIT}")
-    path = call().paths[0]
     kind = _document_kind(path)
     history = await _history(path, kind)
     return {
         "path": path,
         "kind": kind,
-        "versions": history.newest(limit),
+        # Replaying and diffing versions is CPU work: other calls are served meanwhile.
+        "versions": await asyncio.to_thread(history.newest, limit),
         "total_versions": len(history.versions),
     }
 
@@ -368,14 +350,14 @@ async def restore_document_version(path: str, version_id: str, expected_version:
     """
     current = call()
     app = current.app
-    path = current.paths[0]
     kind = _document_kind(path)
     history = await _history(path, kind)
-    content = history.content_at(history.find(version_id))
+    content = await asyncio.to_thread(history.content_at, history.find(version_id))
     async with app.rtc.open(path, kind) as document:
         _check_version(document, expected_version)
+        apply = await content_applier(document, content)
         async with attributed(document, app.attribution, current.principal, "restore_document_version"):
-            changed = apply_content(document, content)
+            changed = apply()
         if changed:
             await app.rtc.save_now(document)
         version = version_of(document.doc.ydoc)
@@ -396,7 +378,6 @@ async def fork_document(
     forks never merged are dropped after a while.
     """
     current = call()
-    path = current.paths[0]
     kind = _document_kind(path)
     if kind == FILE:
         _require_text(path)
@@ -420,7 +401,6 @@ async def merge_document_fork(path: str, fork_id: str, discard: bool = False) ->
     """
     current = call()
     app = current.app
-    path = current.paths[0]
     fork = app.forks.fork_of(fork_id, path)
     if discard:
         await app.forks.end(fork_id, by=current.principal.user)

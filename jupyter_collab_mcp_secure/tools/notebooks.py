@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
 from typing import Any
 
+from jupyter_client.kernelspec import NoSuchKernel
 from mcp.server.mcpserver import Context
 
 from ..gateway.context import CallContext
 from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
+from ..rtc.diff import edits_to
 from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions
 from ..rtc.history import recorded
 from ..rtc.notebook import (
@@ -22,7 +25,7 @@ from ..rtc.notebook import (
     cell_to_dict,
     find_cell,
     kernelspec,
-    notebook_metadata,
+    notebook_language,
     require_version,
 )
 from ..rtc.notebook_edit import (
@@ -30,10 +33,10 @@ from ..rtc.notebook_edit import (
     LiveCellOutputs,
     converted_cell,
     new_cell,
-    set_text,
 )
 from ..rtc.outputs import bound_outputs
-from .content import call, walk, with_untrusted
+from ..rtc.text import apply_edits
+from .content import bounded_collaborators, call, listing, with_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +49,11 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
 
     Checkpoints and hidden folders are skipped. Each entry says whether a
     collaboration room is open for it and how many collaborators are in it.
+    A very large tree is examined only up to the server's limit: `truncated`
+    then says so (narrow the listing with `path`).
     """
-    current = call()
-    rtc = current.app.rtc
-    under = current.paths[0] if current.paths else ""
-    found = walk(current.app.root, under, lambda p: p.endswith(".ipynb") and current.can_read(p))
+    rtc = call().app.rtc
+    found, truncated = await listing(path or "", lambda relative: relative.endswith(".ipynb"))
     notebooks = []
     for notebook_path in found:
         room = rtc.live_room_of(notebook_path, NOTEBOOK)
@@ -62,7 +65,7 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
                 "collaborators": len(rtc.connected_users(room)) if room is not None else 0,
             }
         )
-    return {"notebooks": notebooks, "count": len(notebooks)}
+    return with_untrusted({"notebooks": notebooks, "count": len(notebooks), "truncated": truncated})
 
 
 async def get_notebook(
@@ -79,7 +82,7 @@ async def get_notebook(
     """
     current = call()
     cap = current.app.output_max_chars
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         cells = []
         for cell in all_cells(nb):
@@ -93,17 +96,16 @@ async def get_notebook(
                 entry["execution_count"] = cell.get("execution_count")
                 entry["outputs"] = bound_outputs(cell.get("outputs") or [], cap)
             cells.append(entry)
-        metadata = notebook_metadata(nb)
         result: dict[str, Any] = {
             "path": document.path,
             "version": version_of(nb.ydoc),
             "cell_count": len(cells),
             "kernelspec": kernelspec(nb),
-            "language": (metadata.get("language_info") or {}).get("name"),
+            "language": notebook_language(nb, functools.partial(_installed_language, current)),
             "cells": cells,
         }
         if include_collaboration_state:
-            result["collaboration"] = current.app.rtc.collaboration_state(document)
+            result["collaboration"] = bounded_collaborators(current.app.rtc.collaboration_state(document))
     return with_untrusted(result)
 
 
@@ -114,15 +116,18 @@ async def create_notebook_session(path: str) -> dict[str, Any]:
     is what join_session, leave_session and get_active_sessions use.
     """
     current = call()
-    async with current.app.rtc.open(current.paths[0], NOTEBOOK) as document:
-        state = current.app.rtc.collaboration_state(document)
-    return {
-        "path": document.path,
-        "session_id": document.room_id,
-        "format": "json",
-        "type": NOTEBOOK,
-        **state,
-    }
+    async with current.app.rtc.open(path, NOTEBOOK) as document:
+        state = bounded_collaborators(current.app.rtc.collaboration_state(document))
+    return with_untrusted(
+        {"path": document.path, "session_id": document.room_id, "format": "json", "type": NOTEBOOK, **state}
+    )
+
+
+def _installed_language(current: CallContext, kernel_name: str) -> str | None:
+    try:
+        return current.app.serverapp.kernel_spec_manager.get_kernel_spec(kernel_name).language
+    except (NoSuchKernel, OSError, ValueError):
+        return None  # not installed here, or its kernel.json is unreadable
 
 
 def _check_cell_type(cell_type: str | None) -> None:
@@ -130,9 +135,11 @@ def _check_cell_type(cell_type: str | None) -> None:
         raise ToolFailure(INVALID_ARGUMENT, f"cell_type must be one of {', '.join(CELL_TYPES)}, not {cell_type!r}")
 
 
-def _open_notebook(current: CallContext, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
-    """The live notebook at the call's path, or its fork `fork_id` (forks are authorized on their root path)."""
-    return current.app.forks.open_target(current.paths[0], NOTEBOOK, fork_id)
+def _open_notebook(
+    current: CallContext, path: str, fork_id: str | None
+) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
+    """The live notebook at `path`, or its fork `fork_id` (forks are authorized on their root path)."""
+    return current.app.forks.open_target(path, NOTEBOOK, fork_id)
 
 
 def _recorded(
@@ -167,19 +174,25 @@ async def update_notebook_cell(
     """
     _check_cell_type(cell_type)
     current = call()
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         index, ycell = find_cell(nb, cell_id)
         cell = cell_identity(ycell)
         require_version(nb, cell, expected_version)
         converting = cell_type is not None and cell_type != cell["cell_type"]
+        if not converting:
+            # A large source is diffed off the event loop, so the cell is found again by id afterwards.
+            old, edits = await edits_to(lambda: str(find_cell(nb, cell_id)[1]["source"]), content)
+            index, ycell = find_cell(nb, cell_id)
+            require_version(nb, cell_identity(ycell), expected_version)
         async with _recorded(current, document, fork_id):
             with nb.ydoc.transaction():
                 if converting:
                     nb.set_ycell(index, nb.create_ycell(converted_cell(cell_to_dict(ycell), cell_type, content)))
                     changed = True
                 else:
-                    changed = set_text(ycell["source"], content)
+                    apply_edits(ycell["source"], old, edits)
+                    changed = bool(edits)
         index, ycell = find_cell(nb, cell_id)
         updated = cell_identity(ycell)
         if changed:
@@ -210,7 +223,7 @@ async def insert_notebook_cell(
     """
     _check_cell_type(cell_type)
     current = call()
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         require_version(nb, None, expected_version)
         count = len(nb.ycells)
@@ -243,7 +256,7 @@ async def delete_notebook_cell(
     `fork_id` edits that fork instead.
     """
     current = call()
-    async with _open_notebook(current, fork_id) as document:
+    async with _open_notebook(current, path, fork_id) as document:
         nb = document.doc
         index, ycell = find_cell(nb, cell_id)
         require_version(nb, cell_identity(ycell), expected_version)
@@ -284,7 +297,7 @@ async def execute_notebook_cell(
     answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     # Not a child of this call: a client that goes away cancels the call, never the execution
     # (nor its lease on the room).
-    run = asyncio.create_task(_execute(current, cell_id, timeout, expected_version, ctx, answer))
+    run = asyncio.create_task(_execute(current, path, cell_id, timeout, expected_version, ctx, answer))
     run.add_done_callback(_log_failure)
     answer.add_done_callback(_consume)
     try:
@@ -316,6 +329,7 @@ def _audit_detached_end(current: CallContext, answer: asyncio.Future[dict[str, A
 
 async def _execute(
     current: CallContext,
+    path: str,
     cell_id: str,
     timeout: float,
     expected_version: str | None,
@@ -331,7 +345,7 @@ async def _execute(
                 await ctx.report_progress(count, None, message)
 
     try:
-        async with app.rtc.open(current.paths[0], NOTEBOOK) as document:
+        async with app.rtc.open(path, NOTEBOOK) as document:
             nb = document.doc
             started = time.time()
             _, ycell = find_cell(nb, cell_id)

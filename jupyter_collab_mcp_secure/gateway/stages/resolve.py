@@ -1,4 +1,9 @@
-"""Find every document a call touches, in canonical form, before any decision."""
+"""Find every document a call touches, in canonical form, before any decision.
+
+The canonical path replaces the raw one in the call's arguments, the very dict
+the SDK validates and hands to the tool, so a tool's `path` parameter is the
+path that was authorized: there is no raw value left to use by mistake.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,9 @@ class ResolveStage:
         for name in spec.path_args:
             value = call.arguments.get(name)
             if value is not None:
-                paths.append(canonicalize(value, self.root, argument=name))
+                canonical = canonicalize(value, self.root, argument=name)
+                call.arguments[name] = canonical
+                paths.append(canonical)
         for name in RESOLVED_ARGS:
             value = call.arguments.get(name)
             if value is None:
