@@ -14,6 +14,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp_types import INVALID_REQUEST
 
 from ..identity.authenticate import Unauthenticated
 from ..identity.principal import Principal
@@ -56,6 +57,21 @@ def token_hint() -> str:
 
 def challenge_description(text: str) -> str:
     return _NOT_IN_DESCRIPTION.sub("?", text)[:_DESCRIPTION_MAX]
+
+
+def bad_request_id(body: bytes) -> bool:
+    """A JSON-RPC message whose `id` MCP cannot answer: neither a string nor a finite integer (NaN, 1e400, objects)."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False  # not JSON at all: the SDK answers that itself
+    messages = message if isinstance(message, list) else [message]
+    return any(
+        isinstance(item, dict)
+        and "id" in item
+        and not (isinstance(item["id"], str) or (isinstance(item["id"], int) and not isinstance(item["id"], bool)))
+        for item in messages
+    )
 
 
 def absolute_url(url: str) -> bool:
@@ -236,6 +252,20 @@ class MCPHandler(_EndpointHandler):
 
     async def serve(self) -> None:
         assert self.principal is not None
+        if self.request.method == "POST" and bad_request_id(self.request.body):
+            # The SDK would take such a request for a notification: 202, and the client never hears back.
+            self.write_json(
+                400,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {
+                        "code": INVALID_REQUEST,
+                        "message": "Invalid Request: 'id' must be a string or an integer",
+                    },
+                },
+            )
+            return
         self.set_cors_headers()
         bridge = self._bridge = TornadoASGIBridge(self)
         scope = http_scope(self, self.base_url.rstrip("/"), {"user": PrincipalUser(self.principal)})
