@@ -133,7 +133,7 @@ def test_oversized_body_gets_413(server: JupyterServer) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}'],
+    [b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}', b"[" * 100_000],
 )
 def test_malformed_json_rpc_is_a_client_error(server: JupyterServer, body: bytes) -> None:
     response = httpx.post(

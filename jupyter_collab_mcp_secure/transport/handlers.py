@@ -63,8 +63,8 @@ def bad_request_id(body: bytes) -> bool:
     """A JSON-RPC message whose `id` MCP cannot answer: neither a string nor a finite integer (NaN, 1e400, objects)."""
     try:
         message = json.loads(body)
-    except ValueError:
-        return False  # not JSON at all: the SDK answers that itself
+    except (ValueError, RecursionError):
+        return False  # not JSON the SDK can take either: it answers that itself
     messages = message if isinstance(message, list) else [message]
     return any(
         isinstance(item, dict)
