@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Int, List, Unicode, default
+from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
 from .audit.config import AuditConfig
 from .gateway.chain import Chain
@@ -40,8 +40,12 @@ from .rtc.ystore import install_ystore
 from .server import build_mcp_server, run_tool, tool_function
 from .transport.handlers import (
     METADATA_PATH,
+    OAUTH_FALLBACK_PATTERNS,
     MCPHandler,
+    OAuthFallbackHandler,
     ProtectedResourceMetadataHandler,
+    absolute_url,
+    standalone,
 )
 from .transport.session_manager import (
     ManagerRunner,
@@ -88,10 +92,19 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
     authorization_servers = List(
         Unicode(),
         help=(
-            "OAuth authorization servers advertised in the RFC 9728 metadata. Default: the JWT "
-            "issuer if configured, else the JupyterHub URL under JupyterHub, else this server."
+            "OAuth authorization servers (absolute https:// or http:// URLs) advertised in the RFC 9728 "
+            "metadata: only servers that really issue tokens this server accepts. Default: the JWT issuer "
+            "when it is an absolute URL, else none (never this server, never JupyterHub, which issues no "
+            "OAuth tokens to MCP clients)."
         ),
     ).tag(config=True)
+
+    @validate("authorization_servers")
+    def _absolute_authorization_servers(self, proposal: Any) -> list[str]:
+        for url in proposal["value"]:
+            if not absolute_url(url):
+                raise TraitError(f"authorization_servers: {url!r} is not an absolute http(s) URL")
+        return proposal["value"]
 
     jwt_secret_file = Unicode(
         "", help="File holding the HMAC secret for HS256/384/512 JWTs (read again when it changes)."
@@ -258,6 +271,10 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
                 (url_path_join("/", METADATA_PATH), ProtectedResourceMetadataHandler, {"collab": self}),
             ]
         )
+        if standalone(self.serverapp.base_url):
+            self.handlers.extend(
+                (pattern, OAuthFallbackHandler, {"collab": self}) for pattern in OAUTH_FALLBACK_PATTERNS
+            )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.audit.start()
@@ -282,18 +299,20 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         # Past the address's budget (auth_failure_limit) the trail counts 401s instead of writing each.
         self.audit.auth_failure(remote_ip=remote_ip, reason=reason, auth=method)
 
-    def authorization_server_urls(self, own_origin: str) -> list[str]:
+    def authorization_server_urls(self) -> list[str]:
+        """Only servers that issue tokens this server accepts; an empty list is a deliberate answer."""
         if self.authorization_servers:
             return list(self.authorization_servers)
-        if self.jwt_issuer:
+        if self.jwt_verifier_configured and absolute_url(self.jwt_issuer):
             return [self.jwt_issuer]
-        hub_url = os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL") or _hub_url_from_env()
-        if hub_url:
-            return [hub_url]
-        return [own_origin + self.serverapp.base_url]
+        return []
+
+    @property
+    def jwt_verifier_configured(self) -> bool:
+        return bool(self.jwt_audience and (self.jwt_secret_file or self.jwt_key_file or self.jwt_jwks_url))
 
     def _jwt_verifier(self) -> JWTVerifier | None:
-        if not (self.jwt_audience and (self.jwt_secret_file or self.jwt_key_file or self.jwt_jwks_url)):
+        if not self.jwt_verifier_configured:
             return None
         if not self.jwt_issuer:
             self.log.warning(
@@ -316,11 +335,3 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
             owner=self.owner,
             leeway=self.jwt_leeway,
         )
-
-
-def _hub_url_from_env() -> str | None:
-    host = os.environ.get("JUPYTERHUB_HOST", "")
-    prefix = os.environ.get("JUPYTERHUB_BASE_URL")
-    if prefix is None or not os.environ.get("JUPYTERHUB_API_URL"):
-        return None
-    return f"{host}{url_path_join(prefix, 'hub/')}"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the extension with JupyterLab and starts it on a demo folder, printing the MCP URL and credentials.
+# Options: --port N (default 8888), --folder DIR, --token-file FILE; COLLAB_MCP_DEMO_TOKEN gives the token.
+# Stop it with Ctrl+C (or kill the process id it prints).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -184,6 +185,13 @@ def start_server(
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"jupyter server did not get ready:\n{server.log_text()[-5000:]}")
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """A `WWW-Authenticate` challenge as (scheme, {param: value}); values are quoted strings without quotes inside."""
+    scheme, _, rest = header.partition(" ")
+    params = dict(re.findall(r'([a-z_]+)="([^"]*)"', rest))
+    return scheme, params
 
 
 async def audit_records(

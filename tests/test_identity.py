@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from harness import JupyterServer, audit_records, call, call_error, mcp_client
+from harness import JupyterServer, audit_records, call, call_error, mcp_client, parse_challenge
 from jwt_support import (
     _RSA,
     _RSA_PUBLIC_PEM,
@@ -83,10 +83,12 @@ def test_bad_credentials_get_401_with_challenge(
 ) -> None:
     response = httpx.post(jwt_server.mcp_url, headers=headers, params=query, json={})
     assert response.status_code == 401, case
-    challenge = response.headers["www-authenticate"]
-    metadata_url = jwt_server.url + ".well-known/oauth-protected-resource/mcp"
-    assert challenge.startswith(f'Bearer resource_metadata="{metadata_url}"')
-    assert ('error="invalid_token"' in challenge) is presented
+    scheme, params = parse_challenge(response.headers["www-authenticate"])
+    assert scheme == "Bearer"
+    assert params["resource_metadata"] == jwt_server.url + ".well-known/oauth-protected-resource/mcp"
+    # RFC 6750: an error (with its description) only when a token was presented and refused.
+    assert params.get("error") == ("invalid_token" if presented else None)
+    assert ("error_description" in params) is presented
     assert "set-cookie" not in response.headers
 
 

@@ -61,7 +61,8 @@ async def test_base_url_prefix(server_factory) -> None:
     assert metadata_url == hub_like.url + ".well-known/oauth-protected-resource/mcp"
     metadata = httpx.get(metadata_url).json()
     assert metadata["resource"] == hub_like.mcp_url
-    assert metadata["authorization_servers"]
+    # Nothing here issues tokens: no authorization server is named, least of all this server or "/hub/".
+    assert "authorization_servers" not in metadata
     assert httpx.post(hub_like.url.replace("/user/alice/", "/") + "mcp", headers=hub_like.headers()).status_code == 404
 
 
@@ -132,7 +133,7 @@ def test_oversized_body_gets_413(server: JupyterServer) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}'],
+    [b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b'{"jsonrpc": "2.0", "id": 1, "method": 5}', b"[" * 100_000],
 )
 def test_malformed_json_rpc_is_a_client_error(server: JupyterServer, body: bytes) -> None:
     response = httpx.post(
@@ -224,3 +225,40 @@ def test_allowed_hosts_hold_even_with_remote_access(server_factory) -> None:
     named = {**headers, "Host": f"lab.example:{exposed.port}"}
     assert httpx.post(exposed.mcp_url, headers=named, json=INITIALIZE).status_code == 200
     assert httpx.post(exposed.mcp_url, headers=headers, json=INITIALIZE).status_code == 200
+
+
+def _open_legacy_session(server: JupyterServer) -> dict[str, str]:
+    headers = {**server.headers(), "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    opened = httpx.post(server.mcp_url, headers=headers, json=INITIALIZE)
+    session = {**headers, "Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+    initialized = httpx.post(
+        server.mcp_url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+    )
+    assert initialized.status_code == 202
+    return session
+
+
+@pytest.mark.parametrize("request_id", [b'{"a": 1}', b"NaN", b"1e400", b"1.5", b"true", b"null"])
+@pytest.mark.parametrize("era", ["session", MODERN])
+def test_unanswerable_request_ids_get_an_error_not_silence(server: JupyterServer, era: str, request_id: bytes) -> None:
+    if era == "session":
+        headers = _open_legacy_session(server)
+        params = b"{}"
+    else:
+        headers = {**server.headers(), "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN}
+        headers.update({"Content-Type": "application/json", "Mcp-Method": "tools/list"})
+        meta = {
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+        params = json.dumps({"_meta": meta}).encode()
+    body = b'{"jsonrpc": "2.0", "id": ' + request_id + b', "method": "tools/list", "params": ' + params + b"}"
+    response = httpx.post(server.mcp_url, headers=headers, content=body)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["error"]["code"] == -32600
+    assert answer["id"] is None
+    # A well-formed id on the same footing is answered, so the refusal is about the id alone.
+    good = httpx.post(server.mcp_url, headers=headers, content=body.replace(request_id, b'"ok-1"', 1))
+    assert good.status_code == 200

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from mcp_types import CallToolResult, TextContent
+from pydantic import ValidationError
 
 FORBIDDEN = "forbidden"
 RATE_LIMITED = "rate_limited"
@@ -56,3 +58,42 @@ def error_code_of(result: Any) -> str | None:
     structured = getattr(result, "structured_content", None) or {}
     error = structured.get("error") if isinstance(structured, dict) else None
     return error.get("code") if isinstance(error, dict) else "error"
+
+
+# pydantic's tail ("unable to parse string as an integer") repeats what the message says about the value.
+_PYDANTIC_DETAIL = re.compile(r", (?:unable to|got|input) .*$")
+
+_JSON_TYPES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def _argument_name(loc: tuple[Any, ...]) -> str:
+    name = str(loc[0]) if loc else "arguments"
+    return name + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
+
+
+def validation_message(exc: ValidationError) -> str:
+    """One line naming the argument and what was expected, instead of pydantic's multi-line report."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    name = _argument_name(tuple(first["loc"]))
+    if first["type"] == "missing":
+        line = f"missing required argument '{name}'"
+    else:
+        expected = _PYDANTIC_DETAIL.sub("", first["msg"].removeprefix("Input should be ").removeprefix("Value error, "))
+        got = _JSON_TYPES.get(type(first.get("input")), type(first.get("input")).__name__)
+        line = f"argument '{name}' should be {expected}, not {got}"
+    more = len({tuple(error["loc"])[:1] for error in errors}) - 1
+    return line + (f" (and {more} more argument{'s' if more > 1 else ''} wrong)" if more > 0 else "")
+
+
+def unexpected_arguments(extra: list[str], known: list[str]) -> str:
+    listed = ", ".join(f"'{name}'" for name in extra)
+    return f"unexpected argument{'s' if len(extra) > 1 else ''} {listed}; this tool takes {', '.join(known)}"

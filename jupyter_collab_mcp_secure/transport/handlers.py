@@ -1,16 +1,20 @@
-"""The tornado side of the endpoint: {base_url}mcp and its RFC 9728 metadata."""
+"""The tornado side of the endpoint: {base_url}mcp, its RFC 9728 metadata and the OAuth paths clients probe."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from jupyter_server._tz import utcnow
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp_types import INVALID_REQUEST
 
 from ..identity.authenticate import Unauthenticated
 from ..identity.principal import Principal
@@ -20,6 +24,64 @@ if TYPE_CHECKING:
     from ..extension import CollabMCP
 
 METADATA_PATH = ".well-known/oauth-protected-resource/mcp"
+
+# What clients (the Inspector, mcp-remote) probe on a 401 when no authorization server is named:
+# RFC 8414 and OpenID discovery (with or without the resource path appended) and dynamic registration.
+OAUTH_FALLBACK_PATTERNS = (
+    r"/\.well-known/(?:oauth-authorization-server|openid-configuration)(?:/.*)?",
+    r"/mcp/\.well-known/(?:oauth-authorization-server|openid-configuration)",
+    r"/register",
+)
+
+# RFC 6750 allows only these characters inside error_description.
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+_DESCRIPTION_MAX = 300
+
+
+def under_jupyterhub() -> bool:
+    return bool(os.environ.get("JUPYTERHUB_API_URL"))
+
+
+def token_hint() -> str:
+    """Where a user gets a token: shown wherever a client would otherwise end in a dead end."""
+    if under_jupyterhub():
+        return (
+            "Send a JupyterHub API token as 'Authorization: Bearer <token>'; "
+            "create one on the hub's token page (/hub/token)."
+        )
+    return (
+        "Send this Jupyter server's token as 'Authorization: Bearer <token>': "
+        "'jupyter server list' shows it for running servers, and the demo keeps it in the token file it prints."
+    )
+
+
+def challenge_description(text: str) -> str:
+    return _NOT_IN_DESCRIPTION.sub("?", text)[:_DESCRIPTION_MAX]
+
+
+def bad_request_id(body: bytes) -> bool:
+    """A JSON-RPC message whose `id` MCP cannot answer: neither a string nor a finite integer (NaN, 1e400, objects)."""
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return False  # not JSON the SDK can take either: it answers that itself
+    messages = message if isinstance(message, list) else [message]
+    return any(
+        isinstance(item, dict)
+        and "id" in item
+        and not (isinstance(item["id"], str) or (isinstance(item["id"], int) and not isinstance(item["id"], bool)))
+        for item in messages
+    )
+
+
+def absolute_url(url: str) -> bool:
+    parsed = urlsplit(url)
+    return parsed.scheme in ("https", "http") and bool(parsed.netloc)
+
+
+def standalone(base_url: str) -> bool:
+    """The server owns its origin (so the OAuth paths at its root are its to answer)."""
+    return base_url == "/" and not under_jupyterhub()
 
 
 class PrincipalUser(AuthenticatedUser):
@@ -111,15 +173,47 @@ class ProtectedResourceMetadataHandler(_EndpointHandler):
 
     async def get(self) -> None:
         self.set_cors_headers()
+        metadata: dict[str, Any] = {
+            "resource": self.resource_url(),
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Jupyter collaboration (MCP)",
+        }
+        # Deliberately omitted when there is none (RFC 9728 asks for one): naming a server that cannot
+        # issue tokens sends clients into registration that can only fail.
+        servers = self.collab.authorization_server_urls()
+        if servers:
+            metadata["authorization_servers"] = servers
+        self.write_json(200, metadata)
+
+
+class OAuthFallbackHandler(_EndpointHandler):
+    """The origin's OAuth paths on a standalone server: a JSON OAuth error that says how to authenticate.
+
+    This server issues no tokens and registers no clients. Clients that find no
+    authorization server still try these paths and print what answers, so the
+    answer is the way out (never Jupyter's HTML page).
+    """
+
+    async def prepare(self) -> None:
+        await self.reject_foreign()
+
+    def refuse_oauth(self) -> None:
+        registering = self.request.path.rstrip("/").endswith("/register")
+        self.set_cors_headers()
         self.write_json(
-            200,
+            400 if registering else 404,
             {
-                "resource": self.resource_url(),
-                "authorization_servers": self.collab.authorization_server_urls(self.own_origin()),
-                "bearer_methods_supported": ["header"],
-                "resource_name": "Jupyter collaboration (MCP)",
+                "error": "invalid_request",
+                "error_description": "This Jupyter server is not an OAuth authorization server and registers no "
+                "clients. " + token_hint(),
             },
         )
+
+    async def get(self, *args: Any) -> None:
+        self.refuse_oauth()
+
+    async def post(self, *args: Any) -> None:
+        self.refuse_oauth()
 
 
 class MCPHandler(_EndpointHandler):
@@ -144,15 +238,34 @@ class MCPHandler(_EndpointHandler):
         self.settings["api_last_activity"] = utcnow()
 
     async def refuse(self, refusal: Unauthenticated) -> None:
-        challenge = f'Bearer resource_metadata="{self.metadata_url()}"'
+        description = f"{refusal.reason}. {token_hint()}"
+        # RFC 6750: error only when a token was presented; a request without one just gets the challenge.
+        params = []
         if refusal.presented:
-            challenge += ', error="invalid_token"'
-        self.set_header("WWW-Authenticate", challenge)
+            params.append(f'error="invalid_token", error_description="{challenge_description(description)}"')
+        params.append(f'resource_metadata="{self.metadata_url()}"')
+        self.set_header("WWW-Authenticate", "Bearer " + ", ".join(params))
         await self.collab.record_auth_failure(self.request.remote_ip or "", refusal.reason, refusal.method)
-        self.write_json(401, {"error": "unauthorized", "error_description": refusal.reason})
+        self.write_json(
+            401, {"error": "invalid_token" if refusal.presented else "unauthorized", "error_description": description}
+        )
 
     async def serve(self) -> None:
         assert self.principal is not None
+        if self.request.method == "POST" and bad_request_id(self.request.body):
+            # The SDK would take such a request for a notification: 202, and the client never hears back.
+            self.write_json(
+                400,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {
+                        "code": INVALID_REQUEST,
+                        "message": "Invalid Request: 'id' must be a string or an integer",
+                    },
+                },
+            )
+            return
         self.set_cors_headers()
         bridge = self._bridge = TornadoASGIBridge(self)
         scope = http_scope(self, self.base_url.rstrip("/"), {"user": PrincipalUser(self.principal)})
