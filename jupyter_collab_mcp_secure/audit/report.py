@@ -31,7 +31,7 @@ vertical-align:top;unicode-bidi:isolate}th{background:#f3f3f3}td.n{text-align:ri
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'; base-uri 'none'"
 
 
-def _visible(value: str) -> str:
+def visible(value: str) -> str:
     return "".join(f"\\u{ord(char):04x}" if unicodedata.category(char) in _UNPRINTABLE else char for char in value)
 
 
@@ -40,7 +40,7 @@ def _text(value: Any) -> str:
         return "-"
     if isinstance(value, list):
         value = ", ".join(map(str, value))
-    return html.escape(_visible(str(value)), quote=True)
+    return html.escape(visible(str(value)), quote=True)
 
 
 def _table(table_id: str, header: list[str], rows: list[list[str]], numeric: frozenset[int] = frozenset()) -> str:

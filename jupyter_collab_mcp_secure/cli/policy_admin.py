@@ -1,7 +1,8 @@
-"""`jupyter collab-mcp policy test`: an admin's expected decisions, checked against a policy.
+"""`jupyter collab-mcp policy test|simulate`: check a policy against expectations and against the trail.
 
-Exit codes (also in docs/admin.md): 0 every test passes; 1 some fail; 2 a file is unusable
-(the policy, the owner file or the tests file does not load).
+Exit codes (also in docs/admin.md):
+  test:     0 every test passes; 1 some fail; 2 a file is unusable (policy, owner file or tests file)
+  simulate: 0 no recorded decision would change; 1 some would; 2 a file is unusable (policy or trail)
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import os
 import sys
 import textwrap
 
+from ..audit.report import visible
+from ..audit.report_data import parse_when
+from ..audit.review import Filters, read_records
 from ..policy.layers import OwnerPolicy, load_owner_policy, owner_subjects
+from ..policy.simulate import render, simulate
 from ..policy.source import ERROR, Finding, PolicyError, load_files
 from ..policy.testing import UnusableTestsFile, parse_tests, run_tests
 
@@ -39,6 +44,35 @@ def add_parsers(commands: argparse._SubParsersAction, default_model: str) -> Non
         help="the server owner's user name, whose baseline grants cap the owner file (default: as the server)",
     )
     test.set_defaults(run=run_test)
+
+    replay = commands.add_parser(
+        "simulate",
+        help="replay the decisions recorded in the audit trail against a candidate policy",
+        description=(
+            "Lists every recorded decision the candidate would change (allow -> deny, deny -> allow), grouped "
+            "by principal, action and path, with counts, the recorded rule and the candidate's deciding rule. "
+            "Exit 0: nothing would change; 1: something would; 2: a file is unusable."
+        ),
+    )
+    replay.add_argument("policy", help="the candidate policy CSV file")
+    replay.add_argument(
+        "--audit",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="the audit files, oldest first (rotated files, then the live one; several servers' trails are fine)",
+    )
+    replay.add_argument("--since", type=_when, metavar="TIME", help="from this time on: ISO 8601 or 7d, 12h, 30m")
+    replay.add_argument("--until", type=_when, metavar="TIME", help="before this time: ISO 8601 or 7d, 12h, 30m")
+    replay.add_argument("--model", default=default_model, help="the Casbin model (default: bundled)")
+    replay.set_defaults(run=run_simulate)
+
+
+def _when(text: str):
+    try:
+        return parse_when(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run_test(args: argparse.Namespace) -> int:
@@ -73,6 +107,30 @@ def run_test(args: argparse.Namespace) -> int:
         f"against {args.policy} (sha256 {baseline.sha256}){layered}"
     )
     return FAILED if failures else PASSED
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    try:
+        candidate = load_files(args.model, args.policy)
+    except PolicyError as error:
+        print(f"cannot load the policy: {error}", file=sys.stderr)
+        return UNUSABLE
+    keep = Filters(
+        since=args.since, until=args.until, events=frozenset({"tool_call", "policy_reload", "refusals_suppressed"})
+    )
+    try:
+        result = simulate((r for r in read_records(args.audit, _warn) if keep(r)), candidate)
+    except OSError as error:
+        print(f"cannot read the trail: {error}", file=sys.stderr)
+        return UNUSABLE
+    print(f"candidate: {args.policy} (sha256 {candidate.sha256})")
+    # Names and paths come from the trail: shown with control characters escaped.
+    print("\n".join(visible(line) for line in render(result).splitlines()))
+    return FAILED if result.changes else PASSED
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {visible(message)}", file=sys.stderr)
 
 
 def _owner(path: str | None) -> OwnerPolicy | None:
