@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 from datetime import datetime, timezone
 
 import jwt
@@ -203,3 +204,40 @@ def test_what_is_not_replayed():
     assert replayable({**call, "decision": "deny", "outcome": "denied", "rule": "p, bob, **, write, deny"}).rule == (
         "p, bob, **, write, deny"
     )
+
+
+def test_an_owner_file_is_layered_on_the_candidate_as_the_server_does(tmp_path):
+    from policy_fixtures import EXAMPLES
+
+    def record(user, groups, action, path, decision):
+        outcome = "ok" if decision == "allow" else "denied"
+        return {
+            "event": "tool_call",
+            "user": user,
+            "groups": groups,
+            "auth": "jwt",
+            "tool": "get_document",
+            "action": action,
+            "paths": [path],
+            "decision": decision,
+            "outcome": outcome,
+        }
+
+    trail = tmp_path / "audit.jsonl"
+    records = [
+        record("bob", [], "read", "shared/x.txt", "allow"),  # the owner file shares shared/ with bob
+        record("carol", ["team"], "execute", "archive/x.ipynb", "deny"),  # capped by the baseline
+    ]
+    trail.write_text("".join(json.dumps(r) + "\n" for r in records))
+    baseline, owner = str(EXAMPLES / "layered-baseline.csv"), str(EXAMPLES / "layered-owner.csv")
+    code, out, _ = cli(baseline, "--audit", str(trail), "--owner-policy", owner, "--owner-name", "alice")
+    assert code == 0 and "2 recorded decision(s) replayed, 0 would change" in out
+    # Without the owner file, what it shared is lost.
+    code, out, _ = cli(baseline, "--audit", str(trail))
+    assert code == 1 and set(changes(out)) == {("allow -> deny", "bob: read on shared/x.txt: 1 call(s)")}
+    # An owner file that stops sharing: the change names the layer and the rule.
+    stricter = tmp_path / "owner.csv"
+    stricter.write_text("p, bob, shared/**, read, deny\n")
+    code, out, _ = cli(baseline, "--audit", str(trail), "--owner-policy", str(stricter), "--owner-name", "alice")
+    assert code == 1
+    assert "candidate: deny by owner file line 1: p, bob, shared/**, read, deny" in out

@@ -17,7 +17,7 @@ from ..audit.report import visible
 from ..audit.report_data import parse_when
 from ..audit.review import Filters, read_records
 from ..policy.layers import OwnerPolicy, load_owner_policy, owner_subjects
-from ..policy.simulate import render, simulate
+from ..policy.simulate import decider, render, simulate
 from ..policy.source import ERROR, Finding, PolicyError, load_files
 from ..policy.testing import UnusableTestsFile, parse_tests, run_tests
 
@@ -37,12 +37,7 @@ def add_parsers(commands: argparse._SubParsersAction, default_model: str) -> Non
     test.add_argument("policy", help="the policy CSV file (the baseline when --owner-policy is given)")
     test.add_argument("tests", help="the tests CSV file")
     test.add_argument("--model", default=default_model, help="the Casbin model (default: bundled)")
-    test.add_argument("--owner-policy", help="an owner file layered on POLICY, decided as the server would")
-    test.add_argument(
-        "--owner-name",
-        default=os.environ.get("JUPYTERHUB_USER") or getpass.getuser(),
-        help="the server owner's user name, whose baseline grants cap the owner file (default: as the server)",
-    )
+    _add_owner_options(test, "an owner file layered on POLICY, decided as the server would")
     test.set_defaults(run=run_test)
 
     replay = commands.add_parser(
@@ -65,7 +60,17 @@ def add_parsers(commands: argparse._SubParsersAction, default_model: str) -> Non
     replay.add_argument("--since", type=_when, metavar="TIME", help="from this time on: ISO 8601 or 7d, 12h, 30m")
     replay.add_argument("--until", type=_when, metavar="TIME", help="before this time: ISO 8601 or 7d, 12h, 30m")
     replay.add_argument("--model", default=default_model, help="the Casbin model (default: bundled)")
+    _add_owner_options(replay, "the server's owner file, layered on the candidate (the baseline) for the replay")
     replay.set_defaults(run=run_simulate)
+
+
+def _add_owner_options(parser: argparse.ArgumentParser, meaning: str) -> None:
+    parser.add_argument("--owner-policy", help=meaning)
+    parser.add_argument(
+        "--owner-name",
+        default=os.environ.get("JUPYTERHUB_USER") or getpass.getuser(),
+        help="the server owner's user name, whose baseline grants cap the owner file (default: as the server)",
+    )
 
 
 def _when(text: str):
@@ -112,6 +117,7 @@ def run_test(args: argparse.Namespace) -> int:
 def run_simulate(args: argparse.Namespace) -> int:
     try:
         candidate = load_files(args.model, args.policy)
+        owner = _owner(args.owner_policy)
     except PolicyError as error:
         print(f"cannot load the policy: {error}", file=sys.stderr)
         return UNUSABLE
@@ -119,7 +125,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         since=args.since, until=args.until, events=frozenset({"tool_call", "policy_reload", "refusals_suppressed"})
     )
     try:
-        result = simulate((r for r in read_records(args.audit, _warn) if keep(r)), candidate)
+        decide = decider(candidate, owner, owner_subjects(args.owner_name))
+        result = simulate((r for r in read_records(args.audit, _warn) if keep(r)), decide)
     except OSError as error:
         print(f"cannot read the trail: {error}", file=sys.stderr)
         return UNUSABLE

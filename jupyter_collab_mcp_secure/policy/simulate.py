@@ -19,16 +19,20 @@ records name their server as `<user>/<name>`, for that user.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..identity.principal import OWNER_ROLE, AuthMethod
 from ..registry import BY_NAME
 from .explain import Explanation, explain
+from .layers import BASELINE, OWNER, OwnerPolicy
+from .layers_explain import explain_layers
 from .source import PolicySnapshot
 
 ALLOW, DENY = "allow", "deny"
+# (subjects, action, path) -> (allowed, the rule that decided, as text)
+Decide = Callable[[tuple[str, ...], str, str], tuple[bool, str]]
 NOT_REPLAYED = {
     "no_policy_action": "the tool needs no document action (about the caller itself)",
     "filtered": "listings decided per result, not up front",
@@ -127,11 +131,32 @@ def replayable(record: dict[str, Any], policy: str | None = None) -> Recorded | 
     )
 
 
-def simulate(records: Iterable[dict[str, Any]], candidate: PolicySnapshot) -> Simulation:
+def decider(candidate: PolicySnapshot, owner: OwnerPolicy | None = None, capped_by: tuple[str, ...] = ()) -> Decide:
+    """The candidate alone, or with an owner file layered on it as the server layers them."""
+
+    def plain(subjects: tuple[str, ...], action: str, path: str) -> tuple[bool, str]:
+        explanation = explain(candidate, subjects, action, path)
+        return explanation.allowed, _deciding_rule(explanation)
+
+    def layered(subjects: tuple[str, ...], action: str, path: str) -> tuple[bool, str]:
+        both = explain_layers(candidate, owner, capped_by, subjects, action, path)
+        if both.baseline.denies or both.layer == BASELINE:
+            return both.allowed, "baseline " + _deciding_rule(both.baseline)
+        if both.owner.denies or both.layer == OWNER:
+            return both.allowed, "owner file " + _deciding_rule(both.owner)
+        if both.owner.allows:
+            capped = _deciding_rule(both.owner)
+            return False, f"owner file {capped}, which the baseline does not allow the owner (capped)"
+        return False, _deciding_rule(both.baseline)
+
+    return plain if owner is None else layered
+
+
+def simulate(records: Iterable[dict[str, Any]], decide: Decide) -> Simulation:
     result = Simulation()
     # Per server: the policy files in force (source -> sha256), from the reload records seen so far.
     in_force: dict[str, dict[str, str]] = {}
-    decided: dict[tuple[tuple[str, ...], str, str], Explanation] = {}
+    decided: dict[tuple[tuple[str, ...], str, str], tuple[bool, str]] = {}
     changes: dict[tuple, Change] = {}
     for record in records:
         event = record.get("event")
@@ -157,26 +182,23 @@ def simulate(records: Iterable[dict[str, Any]], candidate: PolicySnapshot) -> Si
             result.not_replayed[recorded] += 1
             continue
         result.replayed += 1
-        explanations = []
+        decisions = []
         for path in recorded.paths:
             key = (recorded.subjects, recorded.action, path)
             if key not in decided:
-                decided[key] = explain(candidate, recorded.subjects, recorded.action, path)
-            explanations.append(decided[key])
-        refused = next((e for e in explanations if not e.allowed), None)
+                decided[key] = decide(*key)
+            decisions.append(decided[key])
+        # A call on several paths is allowed only if every path is; the first refusal decided it.
+        refused = next((d for d in decisions if not d[0]), None)
         after = DENY if refused else ALLOW
         if after == recorded.decision:
             continue
         group = (recorded.decision, recorded.subjects, recorded.action, recorded.paths)
         change = changes.get(group)
         if change is None:
+            rule = (refused or decisions[0])[1]
             change = changes[group] = Change(
-                recorded.decision,
-                after,
-                recorded.subjects,
-                recorded.action,
-                recorded.paths,
-                _deciding_rule(refused or explanations[0]),
+                recorded.decision, after, recorded.subjects, recorded.action, recorded.paths, rule
             )
         change.count += 1
         change.recorded_rules[recorded.rule or "-"] += 1
