@@ -160,7 +160,7 @@ def _chart(buckets: list[Bucket]) -> str:
             f'<rect x="{x + 1:.1f}" y="{base - bucket.denials * scale:.1f}" width="{max(step - 2, 1):.1f}" '
             f'height="{bucket.denials * scale:.1f}" fill="#c62828"/></g>'
         )
-    first, last = (b.start.isoformat().replace("+00:00", "Z") for b in (buckets[0], buckets[-1]))
+    first, last = (moment.isoformat().replace("+00:00", "Z") for moment in (buckets[0].start, buckets[-1].end))
     return (
         f'<svg id="timeline" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="calls and denials over time">'

@@ -84,6 +84,7 @@ class Execution:
 @dataclass(frozen=True)
 class Bucket:
     start: datetime
+    end: datetime
     calls: int
     denials: int
 
@@ -220,7 +221,7 @@ def _timeline(records: Iterable[dict[str, Any]], start: datetime | None, end: da
         index = min(int((moment - start) / width), count - 1)
         calls[index] += 1
         denials[index] += record.get("outcome") == "denied"
-    return [Bucket(start + i * width, calls[i], denials[i]) for i in range(count)]
+    return [Bucket(start + i * width, start + (i + 1) * width, calls[i], denials[i]) for i in range(count)]
 
 
 def _moment(record: dict[str, Any]) -> datetime | None:
