@@ -302,3 +302,29 @@ def test_relative_times():
 
 def test_unreadable_files_exit_2(tmp_path):
     assert cli("audit", "report", str(Path(tmp_path / "missing.jsonl")))[0] == 2
+
+
+def test_every_caller_field_is_text(tmp_path):
+    hostile = {
+        "event": "tool_call",
+        "ts": "2026-03-01T10:00:00Z",
+        "user": "mallory\u202egnp.exe",
+        "declared_client": '"><img src=x onerror=alert(1)>',
+        "tool": "update_document",
+        "action": "write",
+        "paths": ["a/</td><script>alert(2)</script>.txt"],
+        "decision": "deny",
+        "outcome": "denied",
+        "error_code": "forbidden",
+        "request_id": "r1",
+    }
+    trail = tmp_path / "audit.jsonl"
+    trail.write_text(json.dumps(hostile) + "\n" + json.dumps({**hostile, "paths": "not a list"}) + "\n")
+    code, source = cli("audit", "report", str(trail))
+    assert code == 1  # not a chain: said at the top, the records are still shown
+    page = Page(source)
+    assert page.tags.get("script", 0) == page.tags.get("img", 0) == 0
+    assert "<script>" not in source and "<img" not in source and "\u202e" not in source
+    assert page.rows("principals")["mallory\\u202egnp.exe"]["denials"] == "2"
+    assert page.tables["failures"][1][6] == "a/</td><script>alert(2)</script>.txt"
+    assert page.rows("agents")['"><img src=x onerror=alert(1)> (self-declared)']["calls"] == "2"

@@ -173,7 +173,7 @@ def _verify(paths: list[str | Path]) -> tuple[list[Chain], Break | None]:
 def _count(data: ReportData, record: dict[str, Any]) -> None:
     outcome = record.get("outcome")
     action = record.get("action")
-    paths = [str(p) for p in record.get("paths") or []]
+    paths = [str(p) for p in record["paths"]] if isinstance(record.get("paths"), list) else []
     for figures in (data.principals[str(record.get("user"))], data.agents[agent_label(record)]):
         figures.calls += 1
         if outcome == "denied":
