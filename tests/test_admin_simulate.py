@@ -159,10 +159,14 @@ def test_the_policy_in_force_changes_nothing_since_it_was_loaded(trails, tmp_pat
     first, _, reload = trails
     candidate = tmp_path / "reloaded.csv"
     candidate.write_text(RELOADED)
+    (tmp_path / "strict.csv").write_text("p, role:owner, **, admin, allow\n")
     code, out, _ = cli(str(candidate), "--audit", str(first.audit_log), "--since", reload["ts"])
     assert code == 0
     assert "WOULD CHANGE" not in out
     assert "3 recorded decision(s) replayed, 0 would change (0 group(s)); 0 call(s) not replayed" in out
+    # A change since then is shown with the policy in force, from the reload before the period.
+    code, out, _ = cli(str(tmp_path / "strict.csv"), "--audit", str(first.audit_log), "--since", reload["ts"])
+    assert code == 1 and f"recorded under policy: {reload['policy_sha256'][:12]} (" in out
     # Over the whole trail the same policy would have let carol write before the reload.
     code, out, _ = cli(str(candidate), "--audit", str(first.audit_log))
     assert code == 1 and set(changes(out)) == {("deny -> allow", "carol, group:team: write on shared/a.txt: 1 call(s)")}

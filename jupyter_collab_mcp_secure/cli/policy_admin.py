@@ -121,12 +121,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     except PolicyError as error:
         print(f"cannot load the policy: {error}", file=sys.stderr)
         return UNUSABLE
-    keep = Filters(
-        since=args.since, until=args.until, events=frozenset({"tool_call", "policy_reload", "refusals_suppressed"})
-    )
+    calls = Filters(since=args.since, until=args.until, events=frozenset({"tool_call", "refusals_suppressed"}))
+    # Reloads before the period too: they say which policy was in force when it began.
+    reloads = Filters(until=args.until, events=frozenset({"policy_reload"}))
     try:
         decide = decider(candidate, owner, owner_subjects(args.owner_name))
-        result = simulate((r for r in read_records(args.audit, _warn) if keep(r)), decide)
+        result = simulate((r for r in read_records(args.audit, _warn) if calls(r) or reloads(r)), decide)
     except OSError as error:
         print(f"cannot read the trail: {error}", file=sys.stderr)
         return UNUSABLE
