@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import io
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import jwt
 import pytest
@@ -165,7 +165,8 @@ def test_the_policy_in_force_changes_nothing_since_it_was_loaded(trails, tmp_pat
     assert "WOULD CHANGE" not in out
     assert "3 recorded decision(s) replayed, 0 would change (0 group(s)); 0 call(s) not replayed" in out
     # A change since then is shown with the policy in force, from the reload before the period.
-    code, out, _ = cli(str(tmp_path / "strict.csv"), "--audit", str(first.audit_log), "--since", reload["ts"])
+    after_reload = (datetime.fromisoformat(reload["ts"].replace("Z", "+00:00")) + timedelta(microseconds=1)).isoformat()
+    code, out, _ = cli(str(tmp_path / "strict.csv"), "--audit", str(first.audit_log), "--since", after_reload)
     assert code == 1 and f"recorded under policy: {reload['policy_sha256'][:12]} (" in out
     # Over the whole trail the same policy would have let carol write before the reload.
     code, out, _ = cli(str(candidate), "--audit", str(first.audit_log))
