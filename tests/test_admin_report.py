@@ -328,3 +328,22 @@ def test_every_caller_field_is_text(tmp_path):
     assert page.rows("principals")["mallory\\u202egnp.exe"]["denials"] == "2"
     assert page.tables["failures"][1][6] == "a/</td><script>alert(2)</script>.txt"
     assert page.rows("agents")['"><img src=x onerror=alert(1)> (self-declared)']["calls"] == "2"
+
+
+def test_refusals_outside_the_tools_are_listed_apart(tmp_path):
+    base = {"ts": "2026-03-01T10:00:00Z", "user": "carol", "auth": "jupyter", "decision": "deny", "outcome": "denied"}
+    trail = tmp_path / "audit.jsonl"
+    records = [
+        {**base, "event": "request_denied", "resource": "contents", "action": "write", "paths": ["a.ipynb"]},
+        {**base, "event": "rtc_update_dropped", "action": "write", "paths": ["b.ipynb"], "dropped": 3},
+    ]
+    trail.write_text("".join(json.dumps(r) + "\n" for r in records))
+    page = Page(cli("audit", "report", str(trail))[1])
+    header, *rows = page.tables["other-refusals"]
+    shown = [dict(zip(header, row)) for row in rows]
+    assert [(r["event"], r["paths"], r["updates dropped"]) for r in shown] == [
+        ("request_denied", "a.ipynb", "-"),
+        ("rtc_update_dropped", "b.ipynb", "3"),
+    ]
+    # Not tool calls: the per-principal figures stay those of `audit summary`.
+    assert "principals" not in page.tables

@@ -72,6 +72,9 @@ def render(data: ReportData, generated: datetime | None = None) -> str:
         _failures(data),
         "<h2>Authentication failures</h2>",
         _auth_failures(data),
+        "<h2>Refusals outside the MCP tools</h2>",
+        '<p class="note">Jupyter REST requests and RTC document updates or connections the policy refused.</p>',
+        _other_refusals(data),
         "<h2>Executions</h2>",
         _executions(data.executions),
         "<h2>Policy reloads</h2>",
@@ -188,6 +191,17 @@ def _failures(data: ReportData) -> str:
 def _auth_failures(data: ReportData) -> str:
     rows = [[_text(r.get(k)) for k in ("ts", "server", "remote_ip", "auth", "reason")] for r in data.auth_failures]
     return _table("auth-failures", ["time", "server", "remote address", "method", "reason"], rows)
+
+
+def _other_refusals(data: ReportData) -> str:
+    rows = [
+        [_text(r.get(k)) for k in ("ts", "server", "user")]
+        + [_text(agent_label(r))]
+        + [_text(r.get(k)) for k in ("event", "resource", "action", "paths", "dropped")]
+        for r in data.other_refusals
+    ]
+    header = ["time", "server", "user", "agent", "event", "resource", "action", "paths", "updates dropped"]
+    return _table("other-refusals", header, rows)
 
 
 def _executions(executions: list[Execution]) -> str:

@@ -102,6 +102,8 @@ class ReportData:
     agents: dict[str, Figures] = field(default_factory=lambda: defaultdict(Figures))
     failures: list[dict[str, Any]] = field(default_factory=list)
     auth_failures: list[dict[str, Any]] = field(default_factory=list)
+    # Refused outside the MCP tools: Jupyter's REST routes and RTC rooms (the server-wide Authorizer).
+    other_refusals: list[dict[str, Any]] = field(default_factory=list)
     executions: list[Execution] = field(default_factory=list)
     reloads: list[dict[str, Any]] = field(default_factory=list)
     suppressed: Counter = field(default_factory=Counter)
@@ -150,6 +152,8 @@ def build(paths: list[str | Path], since: datetime | None = None, until: datetim
             starts[request_id] = record
         elif event == EXECUTION_FINISHED and isinstance(request_id, str):
             finished[request_id] = record
+        elif record.get("outcome") == "denied":
+            data.other_refusals.append(record)
         elif event == "refusals_suppressed" and isinstance(record.get("counts"), dict):
             for key, reasons in record["counts"].items():
                 for reason, count in reasons.items() if isinstance(reasons, dict) else ():
