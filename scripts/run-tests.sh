@@ -3,6 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if ! command -v chromium >/dev/null 2>&1; then
+    # The audit report test renders the page in real headless Chromium.
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 if ! command -v redis-server >/dev/null 2>&1; then
     # The rate-limit tests share budgets through a real Redis that they start themselves.
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -19,6 +19,7 @@ from ..audit.review import (
     unfinished_executions,
 )
 from ..audit.verify import verify_files
+from . import audit_report
 
 EXIT_BROKEN = 1
 EXIT_USAGE = 2
@@ -65,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_filters(summary)
     summary.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     summary.set_defaults(run=run_summary)
+    audit_report.add_parser(commands)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
