@@ -116,6 +116,13 @@ def test_an_unknown_route_needs_admin_on_the_root(hub):
         assert request(hub, who, "GET", "probe/ping").status_code == 403
 
 
+def test_oauth_discovery_still_answers_anonymous_clients_with_the_token_hint(hub):
+    # MCP clients probe these without credentials after a 401; the gate must not turn the hint into a bare 403.
+    discovery = request(hub, None, "GET", ".well-known/oauth-authorization-server")
+    assert discovery.status_code == 404 and "token" in discovery.json()["error_description"]
+    assert request(hub, None, "POST", "register", json={}).status_code == 400
+
+
 def test_renaming_or_deleting_a_folder_with_a_nested_deny_is_refused(hub):
     rename = request(hub, "bob", "PATCH", "api/contents/projects/acme", json={"path": "projects/escaped"})
     assert rename.status_code == 403

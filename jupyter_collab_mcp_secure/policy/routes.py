@@ -53,6 +53,13 @@ ROUTES: tuple[Route, ...] = (
     # Served by this extension: the MCP endpoint runs its own gateway on every call.
     Route(r"mcp/?", ("jupyter_collab_mcp_secure.transport.handlers.MCPHandler",), PUBLIC, "MCP (own gateway)"),
     Route(
+        r"\.well-known/(?:oauth-authorization-server|openid-configuration)(?:/.*)?"
+        r"|mcp/\.well-known/(?:oauth-authorization-server|openid-configuration)|register",
+        ("jupyter_collab_mcp_secure.transport.handlers.OAuthFallbackHandler",),
+        PUBLIC,
+        "OAuth discovery and registration: a JSON error telling the client to use a token",
+    ),
+    Route(
         r"\.well-known/oauth-protected-resource/mcp",
         ("jupyter_collab_mcp_secure.transport.handlers.ProtectedResourceMetadataHandler",),
         PUBLIC,
