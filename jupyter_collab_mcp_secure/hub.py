@@ -1,0 +1,92 @@
+"""Running under JupyterHub: how fast hub-side changes reach this server, and activity the culler sees.
+
+CollabMCP inherits HubConfig, so `c.CollabMCP.<trait>` sets these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from jupyter_server._tz import utcnow
+from traitlets import Float, HasTraits, Int
+
+T = TypeVar("T")
+
+
+def under_jupyterhub() -> bool:
+    return bool(os.environ.get("JUPYTERHUB_API_TOKEN"))
+
+
+class HubConfig(HasTraits):
+    hub_token_cache_seconds = Int(
+        10,
+        min=1,
+        help=(
+            "Seconds this server trusts the hub's answer about a token (HubOAuth.cache_max_age, 300 in "
+            "JupyterHub). An unshare, a group change, a hub admin flag removed or a revoked token takes "
+            "effect within about this long (plus the hub's own answer time). Lower is fresher and costs "
+            "one hub API request per token per period."
+        ),
+    ).tag(config=True)
+
+    activity_bump_interval = Float(
+        30,
+        help=(
+            "While an MCP tool call is in flight, the server's last activity is moved to now every this "
+            "many seconds, so the hub's idle culler does not stop a server during a long silent cell. "
+            "The culler's --timeout must exceed JUPYTERHUB_ACTIVITY_INTERVAL plus this period."
+        ),
+    ).tag(config=True)
+
+    def apply_hub_token_cache(self, identity_provider: Any, log: logging.Logger) -> None:
+        hub_auth = getattr(identity_provider, "hub_auth", None)
+        if hub_auth is None:
+            return
+        hub_auth.cache_max_age = self.hub_token_cache_seconds
+        # The cache exists once anything asked the hub; HubOAuth builds it from cache_max_age otherwise.
+        if "cache" in hub_auth._trait_values:
+            hub_auth.cache.max_age = hub_auth.cache.purge_interval = self.hub_token_cache_seconds
+        log.info("hub token answers are trusted for %d s (hub_token_cache_seconds)", self.hub_token_cache_seconds)
+
+
+class ActivityKeeper:
+    """Keeps `api_last_activity` recent while tool calls are in flight (the hub reads it for the culler)."""
+
+    def __init__(self, settings: dict[str, Any], interval: float) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.in_flight = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def wrap(self, endpoint: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        async def tracked(*args: Any, **kwargs: Any) -> T:
+            self.in_flight += 1
+            try:
+                return await endpoint(*args, **kwargs)
+            finally:
+                self.in_flight -= 1
+                self.touch()
+
+        return tracked
+
+    def touch(self) -> None:
+        self.settings["api_last_activity"] = utcnow()
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="collab-mcp-activity")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if self.in_flight:
+                self.touch()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
