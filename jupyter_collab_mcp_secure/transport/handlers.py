@@ -145,11 +145,17 @@ class MCPHandler(_EndpointHandler):
 
     async def refuse(self, refusal: Unauthenticated) -> None:
         challenge = f'Bearer resource_metadata="{self.metadata_url()}"'
-        if refusal.presented:
+        if refusal.insufficient_scope:
+            description = refusal.reason.replace('"', "'")
+            challenge += f', error="insufficient_scope", error_description="{description}"'
+        elif refusal.presented:
             challenge += ', error="invalid_token"'
         self.set_header("WWW-Authenticate", challenge)
         await self.collab.record_auth_failure(self.request.remote_ip or "", refusal.reason, refusal.method)
-        self.write_json(401, {"error": "unauthorized", "error_description": refusal.reason})
+        if refusal.insufficient_scope:
+            self.write_json(403, {"error": "insufficient_scope", "error_description": refusal.reason})
+        else:
+            self.write_json(401, {"error": "unauthorized", "error_description": refusal.reason})
 
     async def serve(self) -> None:
         assert self.principal is not None
