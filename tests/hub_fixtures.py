@@ -101,6 +101,11 @@ class Hub:
         response.raise_for_status()
         return response.json()["servers"].get("")
 
+    def server_pid(self, user: str) -> int:
+        model = self.server_model(user)
+        assert model is not None, f"{user} has no server"
+        return int(model["state"]["pid"])
+
     def share(self, owner: str, user: str) -> None:
         self.api("POST", f"shares/{owner}/", json={"user": user}).raise_for_status()
 
@@ -194,12 +199,16 @@ def _hub_config(hub: Hub, ports: dict[str, int], proxy: str) -> str:
             {{"name": "user", "scopes": ["self", "shares!user", "read:users:name", "read:groups:name"]}},
             {{
                 "name": "hub-test-admin",
-                "scopes": ["admin:users", "admin:servers", "tokens", "shares", "admin:groups", "list:users"],
+                "scopes": [
+                    "admin:users", "admin:servers", "admin:server_state", "tokens", "shares", "admin:groups", "list:users"
+                ],
                 "services": ["hub-test-admin"],
             }},
             {{"name": "alice-agents", "scopes": ["access:servers!server=alice/"], "services": ["alice", "notebook-agent"]}},
         ]
         c.JupyterHub.cleanup_servers = True
+        # The spawner logs each signal it sends at debug level (SIGINT, then SIGTERM, then SIGKILL).
+        c.JupyterHub.log_level = "DEBUG"
         """
     )
 

@@ -137,3 +137,15 @@ async def test_an_unshare_takes_effect_within_the_token_cache_window(alice, alic
     while (status := post_mcp(alice, token).status_code) != 403 and time.monotonic() < bound:
         await asyncio.sleep(0.5)
     assert status == 403
+
+
+async def test_a_group_share_does_not_let_api_tokens_in(alice) -> None:
+    # JupyterHub (5.5 and the 6.x tested here) puts only user shares into API tokens' scopes:
+    # bob, a member of `team`, needs a user share for his MCP client (docs/jupyterhub.md).
+    token = alice.user_token("bob")
+    alice.api("POST", "shares/alice/", json={"group": "team"}).raise_for_status()
+    try:
+        refused = post_mcp(alice, token)
+    finally:
+        alice.api("PATCH", "shares/alice/", json={"group": "team"}).raise_for_status()
+    assert refused.status_code == 403, refused.text
