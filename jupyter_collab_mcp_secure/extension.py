@@ -20,10 +20,10 @@ from .gateway.stages.identity import IdentityStage
 from .gateway.stages.ratelimit import RateLimitStage
 from .gateway.stages.resolve import ResolveStage
 from .gateway.stages.size import ArgumentSizeStage
-from .hub import ActivityKeeper, HubConfig, under_jupyterhub
+from .hub import HubConfig, under_jupyterhub
 from .identity.authenticate import Authenticator
 from .identity.jwt_verifier import JWTVerifier
-from .lifecycle import release_worker_threads_at_exit, stop_on_sigint
+from .lifecycle import CallsInFlight, release_worker_threads_at_exit, stop_on_sigint
 from .policy.authorizer import install_server_authorizer
 from .policy.config import PolicyConfig
 from .ratelimit.config import RateLimitConfig
@@ -196,7 +196,7 @@ class CollabMCP(
         self.peers = AgentPeers(self.rtc, self.log, self.agent_idle_timeout, activity=self.make_activity_feed())
         self.executions = Executions(self.serverapp, self.log)
         self.forks = ForkRegistry(self.rtc, self.log, self.fork_ttl)
-        self.activity = ActivityKeeper(self.serverapp.web_app.settings, self.activity_bump_interval)
+        self.calls = CallsInFlight(self.serverapp.web_app.settings, self.activity_bump_interval)
         self.chain = Chain(
             [
                 IdentityStage(),
@@ -206,7 +206,7 @@ class CollabMCP(
                 AuthorizeStage(self.policy),
                 RateLimitStage(self.limiter),
             ],
-            endpoint=self.activity.wrap(run_tool),
+            endpoint=self.calls.wrap(run_tool),
         )
         self.mcp = build_mcp_server(self, self.chain)
         self.session_manager = ScopedSessionManager(
@@ -231,7 +231,7 @@ class CollabMCP(
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         stop_on_sigint(serverapp, self.log)
         release_worker_threads_at_exit()
-        self.activity.start()
+        self.calls.start()
         await self.audit.start()
         await self.policy.start()
         self.runner.start()
@@ -239,7 +239,7 @@ class CollabMCP(
         self.log.info("MCP endpoint ready at %s", url_path_join(serverapp.connection_url, "mcp"))
 
     async def stop_extension(self) -> None:
-        await self.activity.stop()
+        await self.calls.stop()
         await self.runner.stop()
         await self.peers.close()
         await self.forks.close()

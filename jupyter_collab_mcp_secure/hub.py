@@ -1,20 +1,15 @@
-"""Running under JupyterHub: how fast hub-side changes reach this server, and activity the culler sees.
+"""Running under JupyterHub: how fast hub-side changes reach this server, and how often activity is bumped.
 
 CollabMCP inherits HubConfig, so `c.CollabMCP.<trait>` sets these.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from jupyter_server._tz import utcnow
 from traitlets import Float, HasTraits, Int
-
-T = TypeVar("T")
 
 
 def under_jupyterhub() -> bool:
@@ -51,42 +46,3 @@ class HubConfig(HasTraits):
         if "cache" in hub_auth._trait_values:
             hub_auth.cache.max_age = hub_auth.cache.purge_interval = self.hub_token_cache_seconds
         log.info("hub token answers are trusted for %d s (hub_token_cache_seconds)", self.hub_token_cache_seconds)
-
-
-class ActivityKeeper:
-    """Keeps `api_last_activity` recent while tool calls are in flight (the hub reads it for the culler)."""
-
-    def __init__(self, settings: dict[str, Any], interval: float) -> None:
-        self.settings = settings
-        self.interval = interval
-        self.in_flight = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def wrap(self, endpoint: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        async def tracked(*args: Any, **kwargs: Any) -> T:
-            self.in_flight += 1
-            try:
-                return await endpoint(*args, **kwargs)
-            finally:
-                self.in_flight -= 1
-                self.touch()
-
-        return tracked
-
-    def touch(self) -> None:
-        self.settings["api_last_activity"] = utcnow()
-
-    def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="collab-mcp-activity")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            if self.in_flight:
-                self.touch()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None

@@ -1,4 +1,7 @@
-"""Stopping promptly and cleanly under a process manager (JupyterHub's spawners, Kubernetes, systemd).
+"""A server's life under a process manager (JupyterHub's spawners, Kubernetes, systemd, the idle culler).
+
+Tool calls in flight keep the server's last activity recent (the hub's culler reads it),
+and are ended (and so audited) when the server stops.
 
 JupyterHub's LocalProcessSpawner stops a server with SIGINT, then SIGTERM, then SIGKILL.
 Jupyter Server handles SIGINT only with a terminal attached (it asks for confirmation);
@@ -10,12 +13,18 @@ happens under tornado's IOLoop: the interpreter then waits for them at exit fore
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
 import signal
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from jupyter_server._tz import utcnow
+
+T = TypeVar("T")
 
 
 def stop_on_sigint(serverapp: Any, log: logging.Logger) -> None:
@@ -48,3 +57,50 @@ def _stop_anyio_workers() -> None:
         if isinstance(thread, WorkerThread) and thread.is_alive():
             with contextlib.suppress(queue.Full):
                 thread.stop()
+
+
+class CallsInFlight:
+    """Tool calls between admission and result: `api_last_activity` stays recent while any runs."""
+
+    def __init__(self, settings: dict[str, Any], bump_interval: float) -> None:
+        self.settings = settings
+        self.bump_interval = bump_interval
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._bumper: asyncio.Task[None] | None = None
+
+    def wrap(self, endpoint: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        async def tracked(*args: Any, **kwargs: Any) -> T:
+            task = asyncio.current_task()
+            assert task is not None
+            self.tasks.add(task)
+            try:
+                return await endpoint(*args, **kwargs)
+            finally:
+                self.tasks.discard(task)
+                self.touch()
+
+        return tracked
+
+    def touch(self) -> None:
+        self.settings["api_last_activity"] = utcnow()
+
+    def start(self) -> None:
+        if self.bump_interval > 0:
+            self._bumper = asyncio.get_running_loop().create_task(self._bump(), name="collab-mcp-activity")
+
+    async def _bump(self) -> None:
+        while True:
+            await asyncio.sleep(self.bump_interval)
+            if self.tasks:
+                self.touch()
+
+    async def stop(self, grace: float = 2) -> None:
+        """End the calls still running (the audit stage records each) before the trail closes."""
+        if self._bumper is not None:
+            self._bumper.cancel()
+            self._bumper = None
+        running = [task for task in self.tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=grace)

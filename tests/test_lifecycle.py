@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import signal
 import subprocess
+import time
 
 import pytest
 from harness import LEGACY, call, mcp_client
@@ -35,3 +39,33 @@ async def test_stops_in_seconds_after_mcp_use_and_runs_the_shutdown(server_facto
     log = server.log_text()
     # The extension's shutdown ran to its end: the audit chain head is written last.
     assert "audit chain head (shutdown)" in log, log[-3000:]
+
+
+async def test_a_call_cut_off_by_the_stop_is_audited_before_the_chain_head(server_factory) -> None:
+    server = server_factory(name="inflight")
+    path = "notebooks/demo.ipynb"
+    async with mcp_client(server) as client:
+        notebook = await call(client, "get_notebook", path=path)
+        cell_id = notebook["cells"][0]["id"]
+        await call(client, "update_notebook_cell", path=path, cell_id=cell_id, content="import time\ntime.sleep(600)")
+        running = asyncio.create_task(client.call_tool("execute_notebook_cell", {"path": path, "cell_id": cell_id}))
+        deadline = time.monotonic() + 60
+        while not any(kernel["execution_state"] == "busy" for kernel in server.api("GET", "api/kernels").json()):
+            assert time.monotonic() < deadline and not running.done(), "the cell never started"
+            await asyncio.sleep(0.2)
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=STOP_BOUND_SECONDS)
+            stopped = True
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            stopped = False
+        running.cancel()
+        with contextlib.suppress(BaseException):
+            await running
+    assert stopped, f"the server was still running {STOP_BOUND_SECONDS} s after SIGTERM"
+    records = [json.loads(line) for line in server.audit_log.read_text().splitlines()]
+    executions = [r for r in records if r.get("event") == "tool_call" and r.get("tool") == "execute_notebook_cell"]
+    assert executions and executions[-1]["outcome"] != "ok"
+    # The head written at shutdown is the hash of the last record: nothing was lost after it.
+    assert f"audit chain head (shutdown): {records[-1]['hash']}" in server.log_text()
