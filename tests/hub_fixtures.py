@@ -319,3 +319,27 @@ def wait_for_policy(hub: Hub, user: str, text: str, *, after: int, timeout: floa
 def read_audit(hub: Hub, user: str) -> list[dict[str, Any]]:
     path = hub.audit_log(user)
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep `xdist_group` tests together on pytest 9.2, where xdist 3.8's grouping silently stopped working.
+
+    xdist marks a grouped test by suffixing `@<group>` to its node id through the old `_nodeid`
+    field, which pytest 9.2's structured ids ignore (pytest-xdist issue #1386): the one hub would
+    then start once per worker. This sets the same suffix on the structured id.
+    """
+    if not config.getoption("loadgroup", default=False):
+        return
+    for item in items:
+        groups = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+        )
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(item.nodeid + suffix)
