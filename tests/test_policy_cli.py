@@ -92,8 +92,8 @@ def test_explain_allow_lists_the_rule_and_the_g_chain(capsys):
     )
     assert code == 0
     assert "ALLOW: read on shared/x.ipynb" in out
-    assert "line 7: p, group:team, shared/**, write, allow" in out
-    assert "applies through dave -> group:team (line 10)" in out
+    assert "line 10: p, group:team, shared/**, write, allow" in out
+    assert "applies through dave -> group:team (line 13)" in out
     assert "write grants read" in out
 
 
