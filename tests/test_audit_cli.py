@@ -413,3 +413,13 @@ def test_query_verify_reports_gaps_with_their_own_status(tmp_path, capsys):
     assert cli("query", str(log), "--user", "bob", "--verify") == 3
     out = capsys.readouterr().out
     assert "intact, with unreadable lines (gaps)" in out and "verify: unreadable: " in out and "line 3" in out
+
+
+def test_query_with_an_anchored_head_catches_a_cut_tail(audit_log, capsys):
+    anchored = head_of(audit_log)
+    assert cli("query", str(audit_log), "--user", "bob", "--expect-head", anchored) == 0
+    assert "intact" in capsys.readouterr().out
+    lines = audit_log.read_text().splitlines(keepends=True)
+    audit_log.write_text("".join(lines[:-1]))
+    assert cli("query", str(audit_log), "--user", "bob", "--expect-head", anchored) == 1
+    assert "records are missing from the tail" in capsys.readouterr().out

@@ -76,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="[SERVER=]HASH",
         action="append",
         default=[],
-        help="with --verify: the chain head the server logged (as for verify), once per server",
+        help="the chain head the server logged (as for verify; implies --verify), once per server",
     )
     query.add_argument(
         "--unfinished",
@@ -224,7 +224,7 @@ def run_query(args: argparse.Namespace) -> int:
         sys.stdout.write(format_csv(TABLE_COLUMNS, rows))
     else:
         print(format_table(TABLE_COLUMNS, [table_row(record, unfinished) for record in matches]))
-    if not args.verify:
+    if not (args.verify or args.expect_head):
         return 0
     # Every chain the answer is drawn from, not only those of the matches: removed records leave no match.
     scope = {str(record.get("server") or "") for record in everything}
