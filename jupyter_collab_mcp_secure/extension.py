@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
 from .audit.config import AuditConfig
 from .gateway.chain import Chain
@@ -20,8 +20,10 @@ from .gateway.stages.identity import IdentityStage
 from .gateway.stages.ratelimit import RateLimitStage
 from .gateway.stages.resolve import ResolveStage
 from .gateway.stages.size import ArgumentSizeStage
+from .hub import HubConfig, under_jupyterhub
 from .identity.authenticate import Authenticator
 from .identity.jwt_verifier import JWTVerifier
+from .lifecycle import CallsInFlight, release_worker_threads_at_exit, stop_on_sigint
 from .path_templates import expand_path_traits
 from .policy.authorizer import install_server_authorizer
 from .policy.config import PolicyConfig
@@ -52,9 +54,12 @@ from .transport.session_manager import (
     ScopedSessionManager,
     SessionConfig,
 )
+from .trusted_files import ServedTrustedFile, refuse_served_trusted_files
 
 
-class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, ActivityConfig, SessionConfig, HistoryConfig):
+class CollabMCP(
+    ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, ActivityConfig, SessionConfig, HistoryConfig, HubConfig
+):
     name = "jupyter_collab_mcp_secure"
     description = __doc__
 
@@ -153,6 +158,13 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
     ).tag(config=True)
     jwt_user_claim = Unicode("sub", help="JWT claim naming the user.").tag(config=True)
     jwt_groups_claim = Unicode("groups", help="JWT claim listing the user's groups.").tag(config=True)
+    jwt_ignore_groups = Bool(
+        False,
+        help=(
+            "Ignore the groups claim of JWTs (a JWT principal then has no groups): for sites where "
+            "the hub stays the one source of truth for group membership."
+        ),
+    ).tag(config=True)
     jwt_agent_claims = List(
         Unicode(), default_value=["azp", "client_id"], help="JWT claims naming the agent (first present wins)."
     ).tag(config=True)
@@ -216,16 +228,29 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         config=True
     )
 
+    @default("policy_authorize_server")
+    def _default_policy_authorize_server(self) -> bool:
+        # A shared hub server must not leave REST and the RTC websocket open to what MCP refuses.
+        return under_jupyterhub()
+
     def initialize_settings(self) -> None:
         expand_path_traits(self, self.owner)
         self.root = Path(self.serverapp.root_dir).resolve()
+        self._refuse_served_trusted_files(self._trusted_files())
+        self.apply_hub_token_cache(self.serverapp.identity_provider, self.log)
         # Before anything opens a room: rooms created by the server must share history's store.
         install_ystore(self.serverapp, Path(self.state_dir) / "ystore.sqlite", self.log)
         self.authenticator = Authenticator(owner=self.owner, jwt_verifier=self._jwt_verifier())
         self.audit = self.make_audit_trail(str(self.root), self.log, refusals=self.make_refusal_budget())
+        self._refuse_served_trusted_files(self._audit_files())
         self.audit.attach_event_logger(self.serverapp.event_logger)
         self.limiter = self.make_rate_limiter(self.log)
         self.policy = self.make_policy_engine(self.audit, self.log, owner=self.owner)
+        if not self.policy_authorize_server and under_jupyterhub():
+            self.log.warning(
+                "policy_authorize_server is off: anyone this server is shared with can read, write and run "
+                "everything over Jupyter's REST API and the collaboration websocket; the policy guards /mcp only"
+            )
         if self.policy_authorize_server:
             authorizer = install_server_authorizer(
                 self.serverapp, self.policy, self.authenticator.principal_for_server_request
@@ -239,6 +264,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         self.peers = AgentPeers(self.rtc, self.log, self.agent_idle_timeout, activity=self.make_activity_feed())
         self.executions = Executions(self.serverapp, self.log)
         self.forks = ForkRegistry(self.rtc, self.log, self.fork_ttl)
+        self.calls = CallsInFlight(self.serverapp.web_app.settings, self.activity_bump_interval)
         self.chain = Chain(
             [
                 IdentityStage(),
@@ -249,7 +275,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
                 RateLimitStage(self.limiter),
                 ExecutionStartStage(self.audit),
             ],
-            endpoint=run_tool,
+            endpoint=self.calls.wrap(run_tool),
         )
         self.mcp = build_mcp_server(self, self.chain)
         self.session_manager = ScopedSessionManager(
@@ -277,6 +303,9 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
             )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        stop_on_sigint(serverapp, self.log)
+        release_worker_threads_at_exit()
+        self.calls.start()
         await self.audit.start()
         await self.policy.start()
         self.runner.start()
@@ -284,6 +313,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
         self.log.info("MCP endpoint ready at %s", url_path_join(serverapp.connection_url, "mcp"))
 
     async def stop_extension(self) -> None:
+        await self.calls.stop()
         await self.runner.stop()
         await self.peers.close()
         await self.forks.close()
@@ -311,6 +341,32 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
     def jwt_verifier_configured(self) -> bool:
         return bool(self.jwt_audience and (self.jwt_secret_file or self.jwt_key_file or self.jwt_jwks_url))
 
+    def _refuse_served_trusted_files(self, files: list[tuple[str, Path]]) -> None:
+        try:
+            refuse_served_trusted_files(files, self.root, self.serverapp.contents_manager.allow_hidden)
+        except ServedTrustedFile as refusal:
+            # Jupyter would log a failed extension and serve on without it; a server that must not run stops.
+            self.log.critical("refusing to start: %s", refusal)
+            raise SystemExit(1) from None
+
+    def _audit_files(self) -> list[tuple[str, Path]]:
+        files = [("CollabMCP.audit_digest_key_file", Path(self.audit.digest_key_file))]
+        head_file = getattr(self.audit.sink, "head_file", None)
+        if head_file is not None:
+            files.append(("the audit chain-head file", Path(head_file)))
+        return files
+
+    def _trusted_files(self) -> list[tuple[str, Path]]:
+        files = [
+            ("CollabMCP.policy_file", Path(self.policy_file)),
+            ("CollabMCP.policy_model", Path(self.policy_model)),
+            ("CollabMCP.owner_policy_file", Path(self.owner_policy_file)),
+            ("CollabMCP.state_dir", Path(self.state_dir)),
+            ("CollabMCP.jwt_secret_file", Path(self.jwt_secret_file)),
+            ("CollabMCP.jwt_key_file", Path(self.jwt_key_file)),
+        ]
+        return [(name, path) for name, path in files if str(path) not in ("", ".")]
+
     def _jwt_verifier(self) -> JWTVerifier | None:
         if not self.jwt_verifier_configured:
             return None
@@ -330,7 +386,7 @@ class CollabMCP(ExtensionApp, AuditConfig, PolicyConfig, RateLimitConfig, Activi
             jwks_refetch_seconds=self.jwt_jwks_refetch_seconds,
             issuer=self.jwt_issuer,
             user_claim=self.jwt_user_claim,
-            groups_claim=self.jwt_groups_claim,
+            groups_claim="" if self.jwt_ignore_groups else self.jwt_groups_claim,
             agent_claims=self.jwt_agent_claims,
             owner=self.owner,
             leeway=self.jwt_leeway,

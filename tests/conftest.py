@@ -14,7 +14,7 @@ import pytest
 from harness import JupyterServer, start_server, write_notebook
 
 # Fixture modules shared by several test modules (servers with JWT keys, document history, Redis).
-pytest_plugins = ["jwt_support", "documents_fixtures", "ratelimit_fixtures"]
+pytest_plugins = ["jwt_support", "documents_fixtures", "ratelimit_fixtures", "hub_fixtures"]
 
 
 def populate(root: Path) -> None:

@@ -227,3 +227,17 @@ async def test_colours_are_values_a_client_can_draw(server: JupyterServer) -> No
         assert users["ada"]["color"] == "#ffad8e"
         assert users["grace"]["color"] == "#1f77b4"
         assert users["eve"]["color"] is None
+
+
+async def test_listings_count_people_and_agents_apart(server: JupyterServer) -> None:
+    path = new_text(server, "presence/counted.txt")
+    async with (
+        Collaborator.join(server, path, "file") as lab,
+        mcp_client(server, client_name="counted-agent") as client,
+    ):
+        await lab.set_awareness(user_state("ada", "Ada Lovelace"))
+        await call(client, "join_session", session_id=lab.room_id)
+        await lab.wait_for(lambda: agent_named(lab.awareness, "counted-agent") is not None)
+        listed = await call(client, "list_documents", path="presence")
+        entry = next(document for document in listed["documents"] if document["path"] == path)
+        assert (entry["collaborators"], entry["people"], entry["agents"]) == (2, 1, 1)

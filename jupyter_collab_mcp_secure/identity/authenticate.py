@@ -15,7 +15,7 @@ from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvi
 from tornado.web import RequestHandler
 
 from .jwt_verifier import InvalidCredentials, JWTVerifier, looks_like_jwt
-from .principal import AuthMethod, Principal, is_plain_name
+from .principal import SERVICE_PREFIX, AuthMethod, Principal, is_plain_name
 
 _SCHEMES = ("token", "bearer")
 
@@ -23,11 +23,15 @@ _SCHEMES = ("token", "bearer")
 class Unauthenticated(Exception):
     """No acceptable credential; `reason` is safe to log (it never holds the token)."""
 
-    def __init__(self, reason: str, *, presented: bool, method: str | None = None) -> None:
+    def __init__(
+        self, reason: str, *, presented: bool, method: str | None = None, insufficient_scope: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         # A token was presented and refused (RFC 6750 error="invalid_token").
         self.presented = presented
+        # The token is valid, but its holder may not use this server (HTTP 403, error="insufficient_scope").
+        self.insufficient_scope = insufficient_scope
         # Which kind of credential was refused, for the audit record.
         self.method = method
 
@@ -61,7 +65,7 @@ class Authenticator:
                 return await self.jwt.authenticate(token)
             except InvalidCredentials as exc:
                 raise Unauthenticated(str(exc), presented=True, method=AuthMethod.JWT) from None
-        return await self._from_identity_provider(handler, identity_provider)
+        return await self._from_identity_provider(handler, identity_provider, token)
 
     def owner_principal(self) -> Principal:
         return Principal(
@@ -72,7 +76,7 @@ class Authenticator:
             display_name=self.owner,
         )
 
-    async def _from_identity_provider(self, handler: RequestHandler, identity_provider: Any) -> Principal:
+    async def _from_identity_provider(self, handler: RequestHandler, identity_provider: Any, token: str) -> Principal:
         # Without auth the default IdentityProvider calls everyone an anonymous user; that is no identity.
         if not identity_provider.auth_enabled:
             raise Unauthenticated(
@@ -82,6 +86,7 @@ class Authenticator:
         if inspect.isawaitable(user):
             user = await user
         if user is None:
+            await _refuse_valid_hub_token(identity_provider, token)
             raise Unauthenticated("token not accepted", presented=True, method=AuthMethod.JUPYTER)
         if not is_plain_name(user.username):
             raise Unauthenticated("user names may not contain ':'", presented=True, method=AuthMethod.JUPYTER)
@@ -103,6 +108,9 @@ class Authenticator:
     def principal_for_jupyter_user(self, user: Any) -> Principal:
         """A user resolved by Jupyter's IdentityProvider (under JupyterHub: a Hub token)."""
         hub_user = getattr(user, "hub_user", None) or {}
+        if hub_user.get("kind") == "service":
+            name = SERVICE_PREFIX + user.username
+            return Principal(user=name, auth=AuthMethod.JUPYTER, realm="jupyter", display_name=name)
         groups = tuple(g for g in hub_user.get("groups", ()) if isinstance(g, str) and is_plain_name(g))
         return Principal(
             user=user.username,
@@ -110,5 +118,24 @@ class Authenticator:
             realm="jupyter",
             groups=groups,
             is_owner=user.username == self.owner,
+            is_hub_admin=hub_user.get("admin") is True,
             display_name=getattr(user, "display_name", "") or user.username,
         )
+
+
+async def _refuse_valid_hub_token(identity_provider: Any, token: str) -> None:
+    """A hub token the hub knows, whose holder may not use this server: say so (403), not "invalid" (401)."""
+    hub_auth = getattr(identity_provider, "hub_auth", None)
+    if hub_auth is None:
+        return
+    # Cached like the IdentityProvider's own lookup; an unknown or revoked token comes back as None.
+    model = await hub_auth.user_for_token(token, sync=False)
+    if not model:
+        return
+    kind = "service" if model.get("kind") == "service" else "user"
+    raise Unauthenticated(
+        f"{kind} {model.get('name')} may not use this server: it is not shared with them",
+        presented=True,
+        method=AuthMethod.JUPYTER,
+        insufficient_scope=True,
+    )

@@ -149,7 +149,8 @@ class JWTVerifier:
         user = claims.get(self.user_claim)
         if not isinstance(user, str) or not user:
             raise InvalidCredentials(f"token has no '{self.user_claim}' claim naming the user")
-        groups = claims.get(self.groups_claim) or []
+        # An empty groups_claim: groups come from elsewhere (the hub), never from the token.
+        groups = (claims.get(self.groups_claim) or []) if self.groups_claim else []
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise InvalidCredentials(f"claim '{self.groups_claim}' must be a list of strings")
         agent = next((claims[c] for c in self.agent_claims if isinstance(claims.get(c), str) and claims[c]), None)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 OWNER_ROLE = "role:owner"
+# Users the hub's user model marks `admin: true`.
+HUB_ADMIN_ROLE = "role:hub-admin"
+# Hub services are principals of their own kind, never a user (or JWT agent) of the same name.
+SERVICE_PREFIX = "service:"
 
 
 def is_plain_name(name: str) -> bool:
@@ -28,6 +32,7 @@ class Principal:
     groups: tuple[str, ...] = ()
     agent: str | None = None
     is_owner: bool = False
+    is_hub_admin: bool = False
     display_name: str = ""
     # clientInfo.name is self-declared by the MCP client: shown, never trusted.
     declared_client: str | None = field(default=None, compare=False)
@@ -41,6 +46,8 @@ class Principal:
         subjects.extend(f"group:{group}" for group in self.groups)
         if self.is_owner:
             subjects.append(OWNER_ROLE)
+        if self.is_hub_admin:
+            subjects.append(HUB_ADMIN_ROLE)
         return tuple(subjects)
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..identity.principal import OWNER_ROLE
+from ..identity.principal import HUB_ADMIN_ROLE, OWNER_ROLE
 from .explain import role_chains
 from .functions import ALLOW, GRANTS, implies
 from .glob import WILDCARDS, pattern_warning
@@ -25,11 +25,13 @@ def _unheld_subjects(snapshot: PolicySnapshot) -> list[Finding]:
         Finding(
             WARNING,
             rule.line,
-            f"no principal can hold {rule.subject!r}: only role:owner comes from identity; "
+            f"no principal can hold {rule.subject!r}: only role:owner and role:hub-admin come from identity; "
             "other roles need a 'g, <member>, <role>' line",
         )
         for rule in snapshot.rules
-        if rule.subject.startswith("role:") and rule.subject != OWNER_ROLE and rule.subject not in granted_roles
+        if rule.subject.startswith("role:")
+        and rule.subject not in (OWNER_ROLE, HUB_ADMIN_ROLE)
+        and rule.subject not in granted_roles
     ]
 
 

@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..identity.principal import OWNER_ROLE
+from ..identity.principal import HUB_ADMIN_ROLE, OWNER_ROLE
 from ..registry import ADMIN
 from .functions import ALLOW
 from .index import DecisionIndex
@@ -40,7 +40,6 @@ from .source import (
     split_line,
 )
 
-HUB_ADMIN_ROLE = "role:hub-admin"
 RESERVED_SUBJECTS = (OWNER_ROLE, HUB_ADMIN_ROLE)
 # Service principals are configured by the hub admin; what they may do is the baseline's to say.
 RESERVED_KINDS = ("service",)

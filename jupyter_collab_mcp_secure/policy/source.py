@@ -19,7 +19,7 @@ from .functions import EFFECTS, register_functions
 from .glob import pattern_problem
 
 ERROR, WARNING = "error", "warning"
-SUBJECT_KINDS = ("group", "agent", "role")
+SUBJECT_KINDS = ("group", "agent", "role", "service")
 POLICY_FIELDS = {
     "p": ("subject", "path pattern", "action", "effect"),
     "g": ("member", "role"),
@@ -253,7 +253,7 @@ def _subject_problems(subject: str, line: int | None) -> list[Finding]:
             Finding(
                 ERROR,
                 line,
-                f"unknown subject kind {kind + ':'!r} in {subject!r} (group:, agent:, role: or a user name)",
+                f"unknown subject kind {kind + ':'!r} in {subject!r} (group:, agent:, role:, service: or a user name)",
             )
         ]
     if colon and not name:

@@ -225,6 +225,12 @@ class RTCAdapter:
             "connected": self.connected_users(document.room),
         }
 
+    def presence_counts(self, room: Any | None) -> dict[str, int]:
+        """How many are in a room, people and agents counted apart (listings report these)."""
+        users = self.connected_users(room) if room is not None else []
+        agents = sum(user["is_agent"] for user in users)
+        return {"collaborators": len(users), "people": len(users) - agents, "agents": agents}
+
     def connected_users(self, room: Any) -> list[dict[str, Any]]:
         """Who is in a room now, from its awareness (the server's own state has no user)."""
         users = []

@@ -137,7 +137,7 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     yaml, toml, ini, csv, r, julia, javascript, typescript, html, css, xml,
     shell, sql, latex, rst. Notebooks (use list_notebooks), binary files,
     hidden files and folders and checkpoints are skipped. Each entry tells
-    whether a collaboration room is open and how many collaborators are in it.
+    whether a collaboration room is open and how many collaborators are in it (people and agents apart).
     A very large tree is examined only up to the server's limit: `truncated`
     then says so (narrow the listing with `path`).
     """
@@ -164,7 +164,7 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
                 "file_type": kind_of(document_path),
                 "size_bytes": (root / document_path).stat().st_size,
                 "collaborating": room is not None,
-                "collaborators": len(rtc.connected_users(room)) if room is not None else 0,
+                **rtc.presence_counts(room),
             }
         )
     return with_untrusted({"documents": documents, "count": len(documents), "truncated": truncated})

@@ -48,7 +48,7 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     """List the notebooks (.ipynb) you may read, under `path` (a folder or notebook; default: everything).
 
     Checkpoints and hidden folders are skipped. Each entry says whether a
-    collaboration room is open for it and how many collaborators are in it.
+    collaboration room is open for it and how many collaborators are in it (people and agents apart).
     A very large tree is examined only up to the server's limit: `truncated`
     then says so (narrow the listing with `path`).
     """
@@ -62,7 +62,7 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
                 "path": notebook_path,
                 "name": notebook_path.rsplit("/", 1)[-1],
                 "collaborating": room is not None,
-                "collaborators": len(rtc.connected_users(room)) if room is not None else 0,
+                **rtc.presence_counts(room),
             }
         )
     return with_untrusted({"notebooks": notebooks, "count": len(notebooks), "truncated": truncated})

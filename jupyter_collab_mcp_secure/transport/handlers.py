@@ -238,6 +238,17 @@ class MCPHandler(_EndpointHandler):
         self.settings["api_last_activity"] = utcnow()
 
     async def refuse(self, refusal: Unauthenticated) -> None:
+        if refusal.insufficient_scope:
+            # A valid hub token whose user this server is not shared with: RFC 6750's 403, not "log in again".
+            description = challenge_description(refusal.reason)
+            self.set_header(
+                "WWW-Authenticate",
+                f'Bearer error="insufficient_scope", error_description="{description}", '
+                f'resource_metadata="{self.metadata_url()}"',
+            )
+            await self.collab.record_auth_failure(self.request.remote_ip or "", refusal.reason, refusal.method)
+            self.write_json(403, {"error": "insufficient_scope", "error_description": refusal.reason})
+            return
         description = f"{refusal.reason}. {token_hint()}"
         # RFC 6750: error only when a token was presented; a request without one just gets the challenge.
         params = []

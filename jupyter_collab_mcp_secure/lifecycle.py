@@ -1,0 +1,106 @@
+"""A server's life under a process manager (JupyterHub's spawners, Kubernetes, systemd, the idle culler).
+
+Tool calls in flight keep the server's last activity recent (the hub's culler reads it),
+and are ended (and so audited) when the server stops.
+
+JupyterHub's LocalProcessSpawner stops a server with SIGINT, then SIGTERM, then SIGKILL.
+Jupyter Server handles SIGINT only with a terminal attached (it asks for confirmation);
+without one, SIGINT raises KeyboardInterrupt out of the event loop, so no extension's
+shutdown runs. And AnyIO's worker threads (used by the MCP SDK and the YStore) are
+not daemon threads and stop only when the loop's root task ends, which never
+happens under tornado's IOLoop: the interpreter then waits for them at exit forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from jupyter_server._tz import utcnow
+
+T = TypeVar("T")
+
+
+def stop_on_sigint(serverapp: Any, log: logging.Logger) -> None:
+    """Make SIGINT stop the server as SIGTERM does (extensions' shutdown included); a second one interrupts."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return  # an interactive confirmation handler or JupyterHub's own is in place
+
+    def handle(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        serverapp._signal_stop(signum, frame)
+
+    signal.signal(signal.SIGINT, handle)
+    log.debug("SIGINT stops the server like SIGTERM")
+
+
+def release_worker_threads_at_exit() -> None:
+    """At interpreter exit, before non-daemon threads are joined, tell idle AnyIO workers to end."""
+    # threading._register_atexit runs before the join of non-daemon threads (as concurrent.futures uses it).
+    threading._register_atexit(_stop_anyio_workers)  # type: ignore[attr-defined]
+
+
+def _stop_anyio_workers() -> None:
+    try:
+        from anyio._backends._asyncio import WorkerThread
+    except ImportError:
+        return
+    for thread in threading.enumerate():
+        if isinstance(thread, WorkerThread) and thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                thread.stop()
+
+
+class CallsInFlight:
+    """Tool calls between admission and result: `api_last_activity` stays recent while any runs."""
+
+    def __init__(self, settings: dict[str, Any], bump_interval: float) -> None:
+        self.settings = settings
+        self.bump_interval = bump_interval
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._bumper: asyncio.Task[None] | None = None
+
+    def wrap(self, endpoint: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        async def tracked(*args: Any, **kwargs: Any) -> T:
+            task = asyncio.current_task()
+            assert task is not None
+            self.tasks.add(task)
+            try:
+                return await endpoint(*args, **kwargs)
+            finally:
+                self.tasks.discard(task)
+                self.touch()
+
+        return tracked
+
+    def touch(self) -> None:
+        self.settings["api_last_activity"] = utcnow()
+
+    def start(self) -> None:
+        if self.bump_interval > 0:
+            self._bumper = asyncio.get_running_loop().create_task(self._bump(), name="collab-mcp-activity")
+
+    async def _bump(self) -> None:
+        while True:
+            await asyncio.sleep(self.bump_interval)
+            if self.tasks:
+                self.touch()
+
+    async def stop(self, grace: float = 2) -> None:
+        """End the calls still running (the audit stage records each) before the trail closes."""
+        if self._bumper is not None:
+            self._bumper.cancel()
+            self._bumper = None
+        running = [task for task in self.tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=grace)
