@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 from audit_fixtures import ALICE, make_call
@@ -21,6 +22,7 @@ from jupyter_collab_mcp_secure.gateway.errors import (
 )
 from jupyter_collab_mcp_secure.gateway.stages.ratelimit import RateLimitStage
 from jupyter_collab_mcp_secure.gateway.stages.size import ArgumentSizeStage
+from jupyter_collab_mcp_secure.identity.authenticate import Authenticator
 from jupyter_collab_mcp_secure.identity.principal import Principal
 from jupyter_collab_mcp_secure.ratelimit.budgets import Budgets, parse_budget
 from jupyter_collab_mcp_secure.ratelimit.config import RateLimitConfig
@@ -87,7 +89,10 @@ def test_most_generous_group_is_judged_by_sustained_rate():
 
 
 BOT_FOR_BOB = Principal(user="bob", auth="jwt", realm="https://issuer.example", groups=("ci",), agent="bot")
-NIGHTLY = Principal(user="service:nightly", auth="jupyter", realm="jupyter", display_name="service:nightly")
+# A hub service as the identity stage makes it from the hub's model (kind "service").
+NIGHTLY = Authenticator(owner="alice", jwt_verifier=None).principal_for_jupyter_user(
+    SimpleNamespace(username="nightly", display_name="nightly", hub_user={"name": "nightly", "kind": "service"})
+)
 
 
 def test_agent_and_service_overrides_come_first_on_counters_of_their_own():
@@ -111,9 +116,11 @@ def test_agent_and_service_overrides_come_first_on_counters_of_their_own():
     assert budgets.resolve(BOB, "execute") == (parse_budget("5/minute"), "jupyter:bob")
     other = Principal(user="bob", auth="jwt", realm="https://issuer.example", agent="helper")
     assert budgets.resolve(other, "execute") == (parse_budget("5/minute"), "https://issuer.example:bob")
-    # A hub service is a principal of its own: its override, its counter.
+    # A hub service is a principal of its own: its override, its counter; never the user of the same name.
     assert budgets.resolve(NIGHTLY, "execute") == (parse_budget("300/hour"), "jupyter:service:nightly")
     assert budgets.resolve(NIGHTLY, "read") == (parse_budget("600/minute"), "jupyter:service:nightly")
+    namesake = Principal(user="nightly", auth="jupyter", realm="jupyter")
+    assert budgets.resolve(namesake, "execute") == (parse_budget("30/minute"), "jupyter:nightly")
 
 
 def test_a_self_declared_client_name_gets_no_agent_override():

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from limits import RateLimitItem, parse_many
 
+from ..identity.principal import SERVICE_PREFIX
 from ..registry import ACTIONS
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 DEFAULT_RATE_LIMITS = {"read": "600/minute", "write": "120/minute", "execute": "30/minute", "admin": "30/minute"}
 GROUP_PREFIX = "group:"
 AGENT_PREFIX = "agent:"
-# Hub services are principals whose user name is `service:<name>`: no user name may contain ':'.
-SERVICE_PREFIX = "service:"
 _KINDS = (GROUP_PREFIX, AGENT_PREFIX, SERVICE_PREFIX)
 
 Budget = tuple[RateLimitItem, ...]
@@ -79,7 +78,8 @@ def _check_subject(subject: str) -> None:
 class Budgets:
     def __init__(self, defaults: Mapping[str, str], overrides: Mapping[str, Mapping[str, str]]) -> None:
         self.defaults = parse_action_budgets({**DEFAULT_RATE_LIMITS, **defaults}, "rate_limits")
-        # Users and services by their principal's user name; groups and agents by their bare name.
+        # Users and hub services by their principal's user name (a service's is `service:<name>`, and no
+        # user's contains ':'); groups and agents by their bare name.
         self.principals: dict[str, dict[str, Budget]] = {}
         self.groups: dict[str, dict[str, Budget]] = {}
         self.agents: dict[str, dict[str, Budget]] = {}
