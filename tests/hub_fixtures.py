@@ -37,6 +37,8 @@ HUB_ADMIN = "carol"
 ACTIVITY_INTERVAL = 1
 TOKEN_CACHE_SECONDS = 3
 ACTIVITY_BUMP_SECONDS = 1
+# A hub service with a budget of its own on the users' servers (tests/test_hub_budgets.py); hours, so no window ends mid-test.
+SERVICE_BUDGETS = {"service:budgeted-agent": {"read": "3/hour"}}
 
 
 def proxy_command() -> str:
@@ -204,7 +206,11 @@ def _hub_config(hub: Hub, ports: dict[str, int], proxy: str) -> str:
                 ],
                 "services": ["hub-test-admin"],
             }},
-            {{"name": "alice-agents", "scopes": ["access:servers!server=alice/"], "services": ["alice", "notebook-agent"]}},
+            {{
+                "name": "alice-agents",
+                "scopes": ["access:servers!server=alice/"],
+                "services": ["alice", "notebook-agent", "budgeted-agent"],
+            }},
         ]
         c.JupyterHub.cleanup_servers = True
         # The spawner logs each signal it sends at debug level (SIGINT, then SIGTERM, then SIGKILL).
@@ -225,6 +231,7 @@ def _singleuser_config(hub: Hub) -> str:
         c.CollabMCP.hub_token_cache_seconds = {TOKEN_CACHE_SECONDS}
         c.CollabMCP.activity_bump_interval = {ACTIVITY_BUMP_SECONDS}
         c.CollabMCP.rate_limits = {{action: "100000/minute" for action in ("read", "write", "execute", "admin")}}
+        c.CollabMCP.rate_limit_overrides = {SERVICE_BUDGETS!r}
         c.YDocExtension.document_save_delay = 0.2
         """
     )
@@ -233,7 +240,7 @@ def _singleuser_config(hub: Hub) -> str:
 def start_hub(workdir: Path) -> Hub:
     proxy = proxy_command()
     ports = {"public": free_port(), "hub": free_port(), "proxy_api": free_port()}
-    service_tokens = {"alice": secrets.token_hex(16), "notebook-agent": secrets.token_hex(16)}
+    service_tokens = {name: secrets.token_hex(16) for name in ("alice", "notebook-agent", "budgeted-agent")}
     hub = Hub(workdir, ports["public"], secrets.token_hex(16), service_tokens)
     for folder in (hub.homes, hub.policies, workdir / "etc", workdir / "audit"):
         folder.mkdir(parents=True, exist_ok=True)

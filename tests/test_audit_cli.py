@@ -345,3 +345,81 @@ def test_unreadable_lines_the_server_skipped_are_gaps_and_what_follows_is_still_
     log.write_text("\n".join([start, first, "junk", unacknowledged]) + "\n")
     assert cli("verify", str(log)) == 1
     assert "line 3: the line is not valid JSON" in capsys.readouterr().out
+
+
+def test_path_patterns_are_the_policys_globs(tmp_path, capsys):
+    log = tmp_path / "audit.jsonl"
+    paths = ["a.ipynb", "notebooks/a.ipynb", "notebooks/deep/b.ipynb", "notebooks2/c.ipynb", "data/.env"]
+    write_chain(log, [{"event": "tool_call", "user": "alice", "paths": [path], "tool": "t"} for path in paths])
+
+    def matched(pattern: str) -> list[str]:
+        assert cli("query", str(log), "--path", pattern, "--json") == 0
+        return [json.loads(line)["paths"][0] for line in capsys.readouterr().out.splitlines()]
+
+    assert matched("*.ipynb") == ["a.ipynb"]  # * stays inside one segment
+    assert matched("notebooks/*") == ["notebooks/a.ipynb"]
+    assert matched("notebooks/**") == ["notebooks/a.ipynb", "notebooks/deep/b.ipynb"]  # never notebooks2/
+    assert matched("**/*.ipynb") == paths[:4]
+    assert matched("data/**") == ["data/.env"]  # dotfiles too, as in a deny rule
+    with pytest.raises(SystemExit):
+        cli("query", str(log), "--path", "/notebooks/**")
+    assert "drop the leading '/'" in capsys.readouterr().err
+
+
+def test_agent_is_the_verified_id_and_client_the_declared_name(audit_log, capsys):
+    assert cli("query", str(audit_log), "--agent", "Some IDE", "--json") == 0
+    assert capsys.readouterr().out == ""  # a name a client gives itself is no agent id
+    assert cli("query", str(audit_log), "--client", "Some IDE", "--user", "bob", "--json") == 0
+    assert [json.loads(line)["tool"] for line in capsys.readouterr().out.splitlines()] == ["update_document"] * 2
+
+
+def test_csv_cells_are_escaped_and_never_formulas(tmp_path, capsys):
+    import csv
+    import io
+
+    log = tmp_path / "audit.jsonl"
+    hostile = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "  =x", "tab\there", "line\r\nbreak", 'quote",="x']
+    write_chain(
+        log,
+        [{"event": "tool_call", "user": "mallory", "tool": name, "paths": [name], "outcome": "ok"} for name in hostile],
+    )
+    assert cli("query", str(log), "--csv") == 0
+    out = capsys.readouterr().out
+    header, *rows = list(csv.reader(io.StringIO(out)))
+    assert len(rows) == len(hostile) and len(out.splitlines()) == len(hostile) + 1
+    tools = [dict(zip(header, row))["tool"] for row in rows]
+    assert tools == [
+        "'=1+2",
+        "'+SUM(A1)",
+        "'-2+3",
+        "'@cmd",
+        "'  =x",
+        "tab\\x09here",
+        "line\\x0d\\x0abreak",
+        'quote",="x',
+    ]
+    assert all(row[header.index("agent")] == "" for row in rows)  # missing is empty, not a '-' to neutralise
+
+
+def test_query_verify_reports_gaps_with_their_own_status(tmp_path, capsys):
+    from jupyter_collab_mcp_secure.audit.hashchain import GENESIS, START_EVENT, seal
+
+    head, start = seal({"event": START_EVENT, "reason": "new_chain"}, GENESIS)
+    head, first = seal({"event": "tool_call", "user": "alice"}, head)
+    restart_head, restart = seal({"event": START_EVENT, "reason": "restart", "unreadable_tail": {"lines": 1}}, head)
+    _, second = seal({"event": "tool_call", "user": "bob"}, restart_head)
+    log = tmp_path / "audit.jsonl"
+    log.write_text("\n".join([start, first, '{"cut record', restart, second]) + "\n")
+    assert cli("query", str(log), "--user", "bob", "--verify") == 3
+    out = capsys.readouterr().out
+    assert "intact, with unreadable lines (gaps)" in out and "verify: unreadable: " in out and "line 3" in out
+
+
+def test_query_with_an_anchored_head_catches_a_cut_tail(audit_log, capsys):
+    anchored = head_of(audit_log)
+    assert cli("query", str(audit_log), "--user", "bob", "--expect-head", anchored) == 0
+    assert "intact" in capsys.readouterr().out
+    lines = audit_log.read_text().splitlines(keepends=True)
+    audit_log.write_text("".join(lines[:-1]))
+    assert cli("query", str(audit_log), "--user", "bob", "--expect-head", anchored) == 1
+    assert "records are missing from the tail" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 from audit_fixtures import ALICE, make_call
@@ -21,8 +22,9 @@ from jupyter_collab_mcp_secure.gateway.errors import (
 )
 from jupyter_collab_mcp_secure.gateway.stages.ratelimit import RateLimitStage
 from jupyter_collab_mcp_secure.gateway.stages.size import ArgumentSizeStage
+from jupyter_collab_mcp_secure.identity.authenticate import Authenticator
 from jupyter_collab_mcp_secure.identity.principal import Principal
-from jupyter_collab_mcp_secure.ratelimit.budgets import Budgets
+from jupyter_collab_mcp_secure.ratelimit.budgets import Budgets, parse_budget
 from jupyter_collab_mcp_secure.ratelimit.config import RateLimitConfig
 from jupyter_collab_mcp_secure.registry import BY_NAME
 
@@ -71,7 +73,7 @@ def test_user_override_wins_else_most_generous_group_else_default():
     )
 
     def limit(principal, action):
-        return ";".join(str(item) for item in budgets.for_principal(principal, action))
+        return ";".join(str(item) for item in budgets.resolve(principal, action).budget)
 
     assert limit(BOB, "execute") == "5 per 1 minute"  # the user's own override
     assert limit(CAROL, "execute") == "50 per 1 minute"  # the group's
@@ -83,7 +85,62 @@ def test_user_override_wins_else_most_generous_group_else_default():
 
 def test_most_generous_group_is_judged_by_sustained_rate():
     budgets = Budgets({}, {"group:staff": {"execute": "100/hour"}, "group:ci": {"execute": "5/minute"}})
-    assert [str(i) for i in budgets.for_principal(BOB, "execute")] == ["5 per 1 minute"]
+    assert [str(i) for i in budgets.resolve(BOB, "execute").budget] == ["5 per 1 minute"]
+
+
+BOT_FOR_BOB = Principal(user="bob", auth="jwt", realm="https://issuer.example", groups=("ci",), agent="bot")
+# A hub service as the identity stage makes it from the hub's model (kind "service").
+NIGHTLY = Authenticator(owner="alice", jwt_verifier=None).principal_for_jupyter_user(
+    SimpleNamespace(username="nightly", display_name="nightly", hub_user={"name": "nightly", "kind": "service"})
+)
+
+
+def test_agent_and_service_overrides_come_first_on_counters_of_their_own():
+    budgets = Budgets(
+        {},
+        {
+            "agent:bot": {"execute": "2/minute", "read": "5000/minute"},
+            "bob": {"execute": "5/minute", "write": "7/minute"},
+            "group:ci": {"execute": "50/minute", "write": "70/minute", "admin": "9/minute"},
+            "service:nightly": {"execute": "300/hour"},
+        },
+    )
+    own = "https://issuer.example:bob:agent:bot"
+    # Smaller and larger than the user's own, each on the agent's counter.
+    assert budgets.resolve(BOT_FOR_BOB, "execute") == (parse_budget("2/minute"), own)
+    assert budgets.resolve(BOT_FOR_BOB, "read") == (parse_budget("5000/minute"), own)
+    # Actions the agent's override leaves out: the user's own, then the group's, on the user's counter.
+    assert budgets.resolve(BOT_FOR_BOB, "write") == (parse_budget("7/minute"), "https://issuer.example:bob")
+    assert budgets.resolve(BOT_FOR_BOB, "admin") == (parse_budget("9/minute"), "https://issuer.example:bob")
+    # The same person without the agent, and another agent of theirs: the user's budget and counter.
+    assert budgets.resolve(BOB, "execute") == (parse_budget("5/minute"), "jupyter:bob")
+    other = Principal(user="bob", auth="jwt", realm="https://issuer.example", agent="helper")
+    assert budgets.resolve(other, "execute") == (parse_budget("5/minute"), "https://issuer.example:bob")
+    # A hub service is a principal of its own: its override, its counter; never the user of the same name.
+    assert budgets.resolve(NIGHTLY, "execute") == (parse_budget("300/hour"), "jupyter:service:nightly")
+    assert budgets.resolve(NIGHTLY, "read") == (parse_budget("600/minute"), "jupyter:service:nightly")
+    namesake = Principal(user="nightly", auth="jupyter", realm="jupyter")
+    assert budgets.resolve(namesake, "execute") == (parse_budget("30/minute"), "jupyter:nightly")
+
+
+def test_a_self_declared_client_name_gets_no_agent_override():
+    budgets = Budgets({}, {"agent:bot": {"execute": "1000/minute"}})
+    posing = Principal(user="bob", auth="jupyter", realm="jupyter", declared_client="bot")
+    assert budgets.resolve(posing, "execute") == (parse_budget("30/minute"), "jupyter:bob")
+
+
+async def test_an_agent_with_an_override_spends_its_own_counter_not_its_users():
+    memory = limiter(
+        rate_limits={"execute": "3/minute"},
+        rate_limit_overrides={"agent:bot": {"execute": "5/minute"}, "agent:slow": {"execute": "1/minute"}},
+    )
+    user = Principal(user="bob", auth="jwt", realm="https://issuer.example")
+    slow = Principal(user="bob", auth="jwt", realm="https://issuer.example", agent="slow")
+    passed, failure = await spend(memory, BOT_FOR_BOB, "execute", 10)
+    assert passed == 5 and "of agent bot (its own budget)" in failure.message
+    assert (await spend(memory, slow, "execute", 3))[0] == 1
+    assert (await spend(memory, user, "execute", 10))[0] == 3  # untouched by its agents' calls
+    await memory.close()
 
 
 @pytest.mark.parametrize(
@@ -93,6 +150,8 @@ def test_most_generous_group_is_judged_by_sustained_rate():
         ({"rate_limits": {"delete": "1/minute"}}, "unknown action"),
         ({"rate_limit_overrides": {"group:x": {"read": "1/fortnight"}}}, "not a rate limit"),
         ({"rate_limit_overrides": {"bob": "10/minute"}}, "must map actions"),
+        ({"rate_limit_overrides": {"role:owner": {"read": "1/minute"}}}, "name a user, group:<name>, agent:<id>"),
+        ({"rate_limit_overrides": {"agent:": {"read": "1/minute"}}}, "name a user"),
         ({"auth_failure_limit": "many"}, "auth_failure_limit"),
         ({"max_edit_chars": 0}, "must be positive"),
     ],

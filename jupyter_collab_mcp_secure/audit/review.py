@@ -8,7 +8,8 @@ One stream may hold many servers' records (a hub's log): the summary is per serv
 
 from __future__ import annotations
 
-import fnmatch
+import csv
+import io
 import json
 import unicodedata
 from collections import Counter, defaultdict
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..policy.glob import path_match
 from .hashchain import START_EVENT
 
 CHAIN_MARKERS = frozenset({START_EVENT, "audit_gap"})
@@ -72,7 +74,9 @@ def parse_time(text: str) -> datetime:
 @dataclass
 class Filters:
     users: frozenset[str] = frozenset()
+    # Verified agent ids only: a client's self-declared name is `clients`.
     agents: frozenset[str] = frozenset()
+    clients: frozenset[str] = frozenset()
     tools: frozenset[str] = frozenset()
     actions: frozenset[str] = frozenset()
     decisions: frozenset[str] = frozenset()
@@ -98,7 +102,8 @@ class Filters:
             return False
         checks: list[tuple[frozenset[str], Iterable[Any]]] = [
             (self.users, (record.get("user"),)),
-            (self.agents, (record.get("agent"), record.get("declared_client"))),
+            (self.agents, (record.get("agent"),)),
+            (self.clients, (record.get("declared_client"),)),
             (self.tools, (record.get("tool"),)),
             (self.actions, (record.get("action"),)),
             (self.decisions, (record.get("decision"),)),
@@ -110,7 +115,8 @@ class Filters:
                 return False
         if self.path_glob is not None:
             paths = record.get("paths") or []
-            if not any(fnmatch.fnmatchcase(path, self.path_glob) for path in paths if isinstance(path, str)):
+            # The policy's glob semantics, so a reviewer's pattern selects what a rule with it would.
+            if not any(path_match(path, self.path_glob) for path in paths if isinstance(path, str)):
                 return False
         if self.since or self.until:
             try:
@@ -154,7 +160,9 @@ TABLE_COLUMNS = (
 )
 
 
-def table_row(record: dict[str, Any], unfinished: frozenset[str] | set[str] = frozenset()) -> list[str]:
+def table_row(
+    record: dict[str, Any], unfinished: frozenset[str] | set[str] = frozenset(), missing: str = "-"
+) -> list[str]:
     if record.get("event") == EXECUTION_STARTED:
         record = {**record, "outcome": UNFINISHED if record.get("request_id") in unfinished else "started"}
     row = []
@@ -166,7 +174,7 @@ def table_row(record: dict[str, Any], unfinished: frozenset[str] | set[str] = fr
             value = f"@{record['remote_ip']}"
         if isinstance(value, list):
             value = ",".join(map(str, value))
-        row.append("-" if value is None or value == "" else str(value))
+        row.append(missing if value is None or value == "" else str(value))
     return row
 
 
@@ -176,6 +184,24 @@ def format_table(header: Iterable[str], rows: list[list[str]]) -> str:
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in [header, *rows]]
     return "\n".join(lines)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def csv_cell(text: str) -> str:
+    """`text` escaped as in the table, and never a formula: a leading quote makes it text."""
+    text = printable(text)
+    return "'" + text if text.lstrip(" ").startswith(_FORMULA_STARTS) else text
+
+
+def format_csv(header: Iterable[str], rows: Iterable[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(list(header))
+    writer.writerows([csv_cell(cell) for cell in cells] for cells in rows)
+    return out.getvalue()
 
 
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ the break.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +78,16 @@ class VerifyReport:
         return ChainReport(server="")
 
 
-def verify_files(paths: Iterable[str | Path], expect_head: str | Mapping[str, str] | None = None) -> VerifyReport:
-    """`expect_head`: the head the server logged, or one per server (`{"alice/": hash}`)."""
+def verify_files(
+    paths: Iterable[str | Path],
+    expect_head: str | Mapping[str, str] | None = None,
+    servers: Collection[str] | None = None,
+) -> VerifyReport:
+    """`expect_head`: the head the server logged, or one per server (`{"alice/": hash}`).
+
+    `servers`: check only these servers' chains (a reviewer's answer comes from them; a break
+    in another server's chain says nothing about it). Unreadable lines belong to no server:
+    they count for every chain."""
     report = VerifyReport()
     last_position = ("", 0)
     gap: Break | None = None
@@ -91,7 +99,8 @@ def verify_files(paths: Iterable[str | Path], expect_head: str | Mapping[str, st
             gap = gap or Break(name, number, problem or "")
             gap_lines += 1
             continue
-        problem = _check_record(record, raw, report, (name, number))
+        checked = servers is None or str(record.get("server") or "") in servers
+        problem = _check_record(record, raw, report, (name, number)) if checked else None
         if problem:
             # After unreadable lines, they are the first problem.
             report.broken = gap or Break(name, number, problem)

@@ -33,9 +33,14 @@ class RateLimitConfig(HasTraits):
     rate_limit_overrides = Dict(
         {},
         config=True,
-        help="""Per-user or per-group limits: {"alice": {"execute": "120/minute"},
-        "group:ci": {"read": "3000/minute"}}. A user's own override wins, else the most
-        generous of the user's groups, else rate_limits.""",
+        help="""Limits per user, group, agent or hub service: {"alice": {"execute": "120/minute"},
+        "group:ci": {"read": "3000/minute"}, "agent:review-bot": {"write": "10/minute"},
+        "service:nightly": {"execute": "300/hour"}}. Resolved per action: an override for the
+        caller's verified agent id (a JWT agent claim, never the self-declared MCP client name)
+        or hub service wins and is counted on its own counter (`<realm>:<user>:agent:<id>`: an
+        agent's calls then no longer spend its user's budget, and its budget may be larger or
+        smaller than the user's); else the user's own override, else the most generous of the
+        user's groups, else rate_limits, all on the user's counter (`<realm>:<user>`).""",
     )
     rate_limit_storage = Unicode(
         "memory://",

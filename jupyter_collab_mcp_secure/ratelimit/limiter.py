@@ -1,7 +1,8 @@
 """Per-principal rate limits over `limits` (asyncio API), in memory or shared through Redis.
 
-Counters are keyed by the principal's rate key (`<realm>:<user>`) and the action
-class, so every server pointed at the same storage enforces one budget per user.
+Counters are keyed by the principal's rate key (`<realm>:<user>`, or an agent's own
+`<realm>:<user>:agent:<id>` when it has an override: see budgets.py) and the action
+class, so every server pointed at the same storage enforces one budget per principal.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def _storage_options(uri: str, timeout: float) -> dict[str, float]:
     return {}
 
 
+def _whose(principal: Principal, key: str) -> str:
+    """Says when the agent, not the person it acts for, ran out: it has a budget of its own."""
+    return f" of agent {principal.agent} (its own budget)" if key != principal.rate_key else ""
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -69,8 +75,8 @@ class RateLimiter:
 
         False when the storage is unreachable and fail-open let the call through unlimited.
         """
-        budget = self.budgets.for_principal(principal, rate_class)
-        identifiers = (NAMESPACE, principal.rate_key, rate_class)
+        budget, key = self.budgets.resolve(principal, rate_class)
+        identifiers = (NAMESPACE, key, rate_class)
         try:
             for item in budget:
                 if not await self._strategy.hit(item, *identifiers, cost=cost):
@@ -78,7 +84,8 @@ class RateLimiter:
                     retry_after = max(1, math.ceil(stats.reset_time - time.time()))
                     raise ToolFailure(
                         RATE_LIMITED,
-                        f"rate limit for {rate_class} calls reached ({item}); retry in {retry_after} s",
+                        f"rate limit for {rate_class} calls{_whose(principal, key)} reached ({item}); "
+                        f"retry in {retry_after} s",
                         retry_after=retry_after,
                         limit=str(item),
                     )
