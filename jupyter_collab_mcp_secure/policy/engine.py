@@ -12,12 +12,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..identity.principal import Principal
 from .index import DecisionIndex
 from .layers import LayeredDecider, OwnerPolicy, load_owner_policy, owner_subjects
 from .source import ERROR, Finding, PolicyError, PolicySnapshot, load_files
+
+if TYPE_CHECKING:
+    from .store import PolicyStore
 
 
 class AuditTrail(Protocol):
@@ -62,6 +65,8 @@ class PolicyEngine:
         cache_size: int = 65536,
         owner_policy_path: str | Path | None = None,
         owner: str = "",
+        store: PolicyStore | None = None,
+        store_poll_interval: float = 2.0,
     ) -> None:
         self.model_path = Path(model_path)
         self.policy_path = Path(policy_path)
@@ -71,14 +76,20 @@ class PolicyEngine:
         self._log = log or logging.getLogger(__name__)
         self._poll_interval = poll_interval
         self._cache_size = cache_size
+        # With a store, the baseline comes from it instead of policy_path.
+        self._store = store
+        self._store_poll_interval = store_poll_interval
         # A bad policy at startup is fatal: there is no last good one to keep.
-        self._active = self._activate(load_files(self.model_path, self.policy_path))
+        self._active = self._activate(
+            store.load_now(self.model_path) if store else load_files(self.model_path, self.policy_path)
+        )
         # A bad owner file is not: the server starts with the baseline alone.
         if self.owner_policy_path is not None:
             self._active = self._with_owner_file(startup=True) or self._active
         self._loaded_stamp = self._stamp()
         self._pending_stamp: tuple[tuple[int, int, int], ...] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._store_watcher: asyncio.Task[None] | None = None
         self._reload_listeners: list[Callable[[], None]] = []
 
     @property
@@ -107,15 +118,20 @@ class PolicyEngine:
     async def start(self) -> None:
         if self._watcher is None:
             self._watcher = asyncio.create_task(self._watch(), name="collab-mcp-policy-watch")
+        if self._store is not None and self._store_watcher is None:
+            self._store_watcher = asyncio.create_task(self._watch_store(), name="collab-mcp-policy-store-watch")
 
     async def stop(self) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            try:
-                await watcher
-            except asyncio.CancelledError:
-                pass
+        for watcher in (self._watcher, self._store_watcher):
+            if watcher is not None:
+                watcher.cancel()
+                try:
+                    await watcher
+                except asyncio.CancelledError:
+                    pass
+        self._watcher = self._store_watcher = None
+        if self._store is not None:
+            await self._store.close()
 
     async def reload(self, baseline: bool = True, owner: bool = True) -> bool:
         """Load the files now; keep the last good policy of a layer whose file is bad."""
@@ -129,9 +145,12 @@ class PolicyEngine:
         return ok
 
     async def _reload_baseline(self) -> bool:
-        source = str(self.policy_path)
+        source = self._store.describe() if self._store else str(self.policy_path)
         try:
-            snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
+            if self._store is not None:
+                snapshot = await self._store.load(self.model_path)
+            else:
+                snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
             active = await asyncio.to_thread(self._activate, snapshot, self._active.owner)
         except PolicyError as error:
             self._log.error("policy reload refused, keeping the last good policy: %s", error)
@@ -217,6 +236,19 @@ class PolicyEngine:
                 await self.poll_once()
             except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
                 self._log.exception("policy watcher failed; will retry on the next change")
+
+    async def _watch_store(self) -> None:
+        assert self._store is not None
+        # What the startup load read is already active: only a different text is a change.
+        seen = self._store.loaded_text
+        while True:
+            try:
+                async for _ in self._store.changes(self._store_poll_interval, seen):
+                    await self._reload_baseline()
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
+                self._log.exception("policy store watcher failed; restarting it")
+                await asyncio.sleep(self._store_poll_interval)
+                seen = None
 
     async def poll_once(self) -> bool:
         """One watcher tick; True when it reloaded (successfully or not).
