@@ -17,6 +17,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
+    # The policy store tests start their own PostgreSQL (initdb + pg_ctl in a temporary directory).
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     # The npm client tests (tests/test_npm_clients.py) run MCP clients nobody here wrote, on Node >= 20.
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -76,6 +76,8 @@ def sqlite_store_server(tmp_path_factory):
     (workdir / "root" / "docs").mkdir(parents=True)
     (workdir / "root" / "docs" / "a.txt").write_text("text\n")
     (workdir / "unused.csv").write_text("p, bob, **, read, allow\n")
+    # The owner's own layer still applies on top of a baseline that comes from the store.
+    (workdir / "owner.csv").write_text("p, carol, docs/**, read, allow\n")
     running = start_server(
         workdir,
         config={
@@ -85,6 +87,7 @@ def sqlite_store_server(tmp_path_factory):
                 "policy_store_poll_interval": 0.2,
                 # The file is not the baseline when a store is set: it would let bob read everything.
                 "policy_file": str(workdir / "unused.csv"),
+                "owner_policy_file": str(workdir / "owner.csv"),
             }
         },
     )
@@ -102,16 +105,23 @@ def reloads(server, outcome: str):
     )
 
 
+async def carol_reads(server) -> bool:
+    async with mcp_client(server, token("HS256", sub="carol", azp=None)) as carol:
+        return (await call(carol, "get_document", path="docs/a.txt"))["content"] == "text\n"
+
+
 async def test_a_push_reaches_a_polling_server_and_a_broken_row_keeps_the_last_good(sqlite_store_server, tmp_path):
     server = sqlite_store_server
     async with mcp_client(server, as_bob()) as bob:
         assert (await call_error(bob, "get_document", path="docs/a.txt"))["code"] == "forbidden"
+    assert await carol_reads(server)
 
     assert await asyncio.to_thread(push, tmp_path, server.url_of_store, GRANTED) == 0
     loaded = await audit_records(server, reloads(server, "ok"), 1, timeout=20)
     assert [record["policy_sha256"] for record in loaded] == [sha256(GRANTED)]
     async with mcp_client(server, as_bob()) as bob:
         assert "text" in (await call(bob, "get_document", path="docs/a.txt"))["content"]
+    assert await carol_reads(server)
 
     # A row written around `policy push` (no check): the server refuses it and says so.
     with sqlite3.connect(server.database) as connection:
