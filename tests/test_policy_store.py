@@ -9,8 +9,12 @@ import sqlite3
 import pytest
 from harness import audit_records, call, call_error, mcp_client, start_server
 from jwt_support import AUDIENCE, ISSUER, SECRET, token
+from policy_fixtures import MODEL, RecordingAuditTrail, principal
 
 from jupyter_collab_mcp_secure.cli.main import main
+from jupyter_collab_mcp_secure.policy.engine import PolicyEngine
+from jupyter_collab_mcp_secure.policy.source import PolicyError
+from jupyter_collab_mcp_secure.policy.store import PolicyStore
 
 # Canonical text (rules, then role links, ", " between fields): its sha256 is the one servers audit.
 INITIAL = "p, role:owner, **, admin, allow\n"
@@ -65,6 +69,42 @@ def test_push_refuses_a_file_that_fails_check(tmp_path, capsys):
 def test_pull_from_a_store_never_pushed_says_so(tmp_path, capsys):
     assert main(["policy", "pull", "--store", f"sqlite:///{tmp_path / 'empty.db'}"]) == 4
     assert "cannot read the policy store" in capsys.readouterr().err
+
+
+def test_the_store_url_in_logs_and_audit_carries_no_password():
+    described = PolicyStore("postgresql://hub:s3cret@db.example/policy").describe()
+    assert "s3cret" not in described and described.startswith("store:postgresql+asyncpg://hub:")
+
+
+def test_a_server_refuses_to_start_on_an_empty_store(tmp_path):
+    url = f"sqlite:///{tmp_path / 'policy.db'}"
+    assert push(tmp_path, url, INITIAL) == 0
+    with sqlite3.connect(tmp_path / "policy.db") as connection:
+        connection.execute("DELETE FROM casbin_rule")
+    with pytest.raises(PolicyError, match="holds no rules"):
+        PolicyEngine(MODEL, tmp_path / "unused.csv", store=PolicyStore(url))
+
+
+async def test_an_emptied_store_keeps_the_last_good_policy(tmp_path):
+    url = f"sqlite:///{tmp_path / 'policy.db'}"
+    assert await asyncio.to_thread(push, tmp_path, url, GRANTED) == 0
+    trail = RecordingAuditTrail()
+    engine = PolicyEngine(MODEL, tmp_path / "unused.csv", trail, store=PolicyStore(url), store_poll_interval=0.05)
+    bob = principal("bob")
+    assert engine.allowed(bob, "read", "docs/a.txt") and engine.snapshot.sha256 == sha256(GRANTED)
+    await engine.start()
+    try:
+        with sqlite3.connect(tmp_path / "policy.db") as connection:
+            connection.execute("DELETE FROM casbin_rule")
+        for _ in range(400):
+            if trail.reloads:
+                break
+            await asyncio.sleep(0.025)
+    finally:
+        await engine.stop()
+    assert [(r["ok"], r["sha256"]) for r in trail.reloads] == [(False, None)]
+    assert "holds no rules" in trail.reloads[0]["reason"]
+    assert engine.allowed(bob, "read", "docs/a.txt") and engine.snapshot.sha256 == sha256(GRANTED)
 
 
 @pytest.fixture(scope="module")
