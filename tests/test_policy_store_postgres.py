@@ -22,6 +22,7 @@ from jupyter_collab_mcp_secure.cli.main import main
 INITIAL = "p, role:owner, **, admin, allow\n"
 GRANTED = "p, role:owner, **, admin, allow\np, group:readers, docs/**, read, allow\ng, bob, group:readers\n"
 BROKEN_FILE = "p, role:owner, **, admin, allow\np, bob, **, fly, allow\n"
+REVOKED = "p, role:owner, **, admin, allow\np, bob, docs/**, read, deny\n"
 
 
 def sha256(text: str) -> str:
@@ -103,11 +104,12 @@ def two_servers(postgres_url, tmp_path_factory):
             server.stop()
 
 
-def store_reloads(outcome: str):
+def store_reloads(outcome: str, sha: str | None = None):
     return lambda record: (
         record.get("event") == "policy_reload"
         and record.get("outcome") == outcome
         and record.get("source", "").startswith("store:postgresql")
+        and (sha is None or record.get("policy_sha256") == sha)
     )
 
 
@@ -151,3 +153,33 @@ async def test_one_push_reaches_both_servers_and_a_broken_change_reaches_neither
             sha256(GRANTED)
         ]
     assert [await bob_reads(server) for server in two_servers] == [True, True]
+
+
+async def listeners(url: str) -> set[int]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch("SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN \"collab_mcp_policy\"'")
+        return {row["pid"] for row in rows}
+    finally:
+        await connection.close()
+
+
+async def test_a_server_whose_notification_connection_drops_listens_again(two_servers, postgres_url, tmp_path):
+    before = await listeners(postgres_url)
+    assert len(before) == 2
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        await connection.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", list(before))
+    finally:
+        await connection.close()
+    for _ in range(200):
+        after = await listeners(postgres_url)
+        if len(after) == 2 and not after & before:
+            break
+        await asyncio.sleep(0.05)
+    assert len(after) == 2 and not after & before
+
+    assert await asyncio.to_thread(push, tmp_path, postgres_url, REVOKED) == 0
+    for server in two_servers:
+        assert len(await audit_records(server, store_reloads("ok", sha256(REVOKED)), 1, timeout=15)) == 1
+    assert [await bob_reads(server) for server in two_servers] == [False, False]

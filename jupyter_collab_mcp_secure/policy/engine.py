@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -239,16 +240,15 @@ class PolicyEngine:
 
     async def _watch_store(self) -> None:
         assert self._store is not None
-        # What the startup load read is already active: only a different text is a change.
-        seen = self._store.loaded_text
         while True:
             try:
-                async for _ in self._store.changes(self._store_poll_interval, seen):
-                    await self._reload_baseline()
+                # Closed here, not by the garbage collector: it holds the LISTEN connection.
+                async with aclosing(self._store.changes(self._store_poll_interval)) as changes:
+                    async for _ in changes:
+                        await self._reload_baseline()
             except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
                 self._log.exception("policy store watcher failed; restarting it")
                 await asyncio.sleep(self._store_poll_interval)
-                seen = None
 
     async def poll_once(self) -> bool:
         """One watcher tick; True when it reloaded (successfully or not).

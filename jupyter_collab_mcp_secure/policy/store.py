@@ -56,7 +56,7 @@ class PolicyStore:
         self.url = parsed.set(drivername=_ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
         self._log = log or logging.getLogger(__name__)
         self._engine: Any = None
-        # The text behind the last load (startup's, for the watcher to start from).
+        # The text of the last load, good or refused: only a different text is a change.
         self.loaded_text: str | None = None
 
     def describe(self) -> str:
@@ -135,9 +135,8 @@ class PolicyStore:
             raise self._error(f"cannot write the policy store, nothing changed: {_first_line(error)}") from error
         return hashlib.sha256(canonical_text(snapshot).encode("utf-8")).hexdigest()
 
-    async def changes(self, poll_interval: float, loaded_text: str | None) -> AsyncIterator[None]:
-        """Yields each time the stored text differs from what was last seen (`loaded_text` at first)."""
-        last = loaded_text
+    async def changes(self, poll_interval: float) -> AsyncIterator[None]:
+        """Yields each time the stored text differs from the text of the last load (good or refused)."""
         wake = asyncio.Event()
         listener = None
         try:
@@ -157,8 +156,7 @@ class PolicyStore:
                     # An outage is not a policy change: the last good policy stays; the next tick retries.
                     self._log.warning("%s", error)
                     continue
-                if current != last:
-                    last = current
+                if current != self.loaded_text:
                     yield
         finally:
             if listener is not None:
@@ -172,6 +170,8 @@ class PolicyStore:
             connection = await self._engine_here().connect()
             driver = (await connection.get_raw_connection()).driver_connection
             await driver.add_listener(CHANNEL, lambda *_: wake.set())
+            # A lost connection wakes the loop at once, which opens a new one.
+            driver.add_termination_listener(lambda *_: wake.set())
         except Exception as error:  # noqa: BLE001 - any failure to listen falls back to polling
             if connection is not None:
                 await _close_quietly(connection)
