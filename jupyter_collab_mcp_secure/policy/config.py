@@ -10,10 +10,10 @@ from jupyter_core.paths import jupyter_config_dir
 from traitlets import Bool, Float, HasTraits, Integer, TraitError, Unicode, default, validate
 
 from .engine import AuditTrail, PolicyEngine
+from .source import bundled_policies_dir
 
 if TYPE_CHECKING:
     from .store import PolicyStore
-from .source import bundled_policies_dir
 
 
 class PolicyConfig(HasTraits):
