@@ -171,3 +171,35 @@ async def test_a_push_reaches_a_polling_server_and_a_broken_row_keeps_the_last_g
     async with mcp_client(server, as_bob()) as bob:
         assert "text" in (await call(bob, "get_document", path="docs/a.txt"))["content"]
         assert (await call_error(bob, "insert_text", path="docs/a.txt", text="x", position=0))["code"] == "forbidden"
+
+
+async def test_with_a_store_the_policy_file_is_not_watched_but_the_owner_file_is(tmp_path):
+    url = f"sqlite:///{tmp_path / 'policy.db'}"
+    assert await asyncio.to_thread(push, tmp_path, url, GRANTED) == 0
+    unused, owner_file = tmp_path / "unused.csv", tmp_path / "owner.csv"
+    unused.write_text("p, bob, **, read, allow\n")
+    trail = RecordingAuditTrail()
+    engine = PolicyEngine(
+        MODEL,
+        unused,
+        trail,
+        poll_interval=0.05,
+        owner_policy_path=owner_file,
+        owner="owner",
+        store=PolicyStore(url),
+        store_poll_interval=3600,
+    )
+    await engine.start()
+    try:
+        # Both files change in the same tick: the owner file's reload is the sign the tick was handled.
+        unused.write_text("p, bob, **, admin, allow\n")
+        owner_file.write_text("p, carol, docs/**, read, allow\n")
+        for _ in range(400):
+            if trail.reloads:
+                break
+            await asyncio.sleep(0.025)
+    finally:
+        await engine.stop()
+    assert [(r["ok"], r["source"]) for r in trail.reloads] == [(True, str(owner_file))]
+    assert engine.allowed(principal("carol"), "read", "docs/a.txt")
+    assert not engine.allowed(principal("bob"), "admin", "docs/a.txt")

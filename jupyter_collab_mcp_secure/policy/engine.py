@@ -218,16 +218,11 @@ class PolicyEngine:
             self._log.exception("could not audit a policy reload")
 
     def _stamp(self) -> tuple[tuple[int, int, int], ...]:
-        """What changes when either file is rewritten, renamed over, or resized."""
-        stamps = []
-        for path in (self.model_path, self.policy_path, self.owner_policy_path):
-            if path is None:
-                continue
-            try:
-                status = os.stat(path)
-                stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
-            except OSError:
-                stamps.append((0, -1, 0))
+        """What changes when either file is rewritten, renamed over, or resized: (model, policy[, owner])."""
+        # With a store the policy file is not read: a constant, so its changes never reload the baseline.
+        stamps = [_file_stamp(self.model_path), (0, 0, 0) if self._store else _file_stamp(self.policy_path)]
+        if self.owner_policy_path is not None:
+            stamps.append(_file_stamp(self.owner_policy_path))
         return tuple(stamps)
 
     async def _watch(self) -> None:
@@ -268,3 +263,11 @@ class PolicyEngine:
         self._pending_stamp = None
         await self.reload(baseline=stamp[:2] != previous[:2], owner=stamp[2:] != previous[2:])
         return True
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (0, -1, 0)
+    return (status.st_mtime_ns, status.st_size, status.st_ino)
