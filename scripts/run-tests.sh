@@ -11,10 +11,13 @@ apt_install() {
 }
 
 # Real services the tests start themselves: Redis (shared rate limits), Chromium (the audit report rendered),
-# Node.js and npm (MCP clients nobody here wrote; configurable-http-proxy for the real JupyterHub).
+# PostgreSQL (the shared policy store), Node.js and npm (MCP clients nobody here wrote; configurable-http-proxy
+# for the real JupyterHub).
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || apt_install nodejs npm
+# PostgreSQL for the policy-store tests, which start their own server (initdb + pg_ctl in a temporary folder).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || apt_install postgresql
 
 if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
     # Debian 12 ships Node 18; @modelcontextprotocol/client 2.3 needs 20. The npm package `node` brings one.

@@ -19,7 +19,7 @@ from ..policy.explain import explain, render
 from ..policy.glob import is_canonical
 from ..policy.source import ERROR, PolicyError, bundled_policies_dir, load_files
 from ..registry import ACTIONS
-from . import policy_admin
+from . import policy_admin, policy_store
 from .policy_layers import explain_with_owner, run_check_with_owner
 
 CLEAN, WARNINGS, USAGE, INVALID = 0, 1, 2, 3
@@ -77,6 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     why.set_defaults(run=run_explain)
     policy_admin.add_parsers(commands, default_model)
+    policy_store.add_parsers(commands, default_model)
 
 
 def run_check(args: argparse.Namespace) -> int:

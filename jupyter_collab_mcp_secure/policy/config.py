@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_core.paths import jupyter_config_dir
-from traitlets import Bool, Float, HasTraits, Integer, Unicode, default
+from traitlets import Bool, Float, HasTraits, Integer, TraitError, Unicode, default, validate
 
 from .engine import AuditTrail, PolicyEngine
 from .source import bundled_policies_dir
+
+if TYPE_CHECKING:
+    from .store import PolicyStore
 
 
 class PolicyConfig(HasTraits):
@@ -41,6 +45,26 @@ class PolicyConfig(HasTraits):
         ),
     ).tag(config=True)
 
+    policy_store = Unicode(
+        "",
+        help=(
+            "A SQLAlchemy URL of a database holding the baseline policy instead of policy_file, shared "
+            "by many servers: 'postgresql+asyncpg://user@host/db' for a hub (every server LISTENs for "
+            "changes), 'sqlite+aiosqlite:////path/policy.db' for one machine (polled). Rows are Casbin's "
+            "casbin_rule table; write them with `jupyter collab-mcp policy push`. A bad change keeps the "
+            "last good policy; owner_policy_file still applies on top. Needs the `store` extra. "
+            "'' (default): the baseline is policy_file."
+        ),
+    ).tag(config=True)
+
+    policy_store_poll_interval = Float(
+        2.0,
+        help=(
+            "Seconds between reads of policy_store. On PostgreSQL a change arrives by notification "
+            "at once and this poll is only the net under a lost notification connection."
+        ),
+    ).tag(config=True)
+
     policy_poll_interval = Float(
         0.5,
         help=(
@@ -66,6 +90,12 @@ class PolicyConfig(HasTraits):
         ),
     ).tag(config=True)
 
+    @validate("policy_store_poll_interval")
+    def _positive_interval(self, proposal: dict) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("policy_store_poll_interval must be positive")
+        return proposal["value"]
+
     @default("policy_model")
     def _default_policy_model(self) -> str:
         return str(bundled_policies_dir() / "model.conf")
@@ -90,4 +120,17 @@ class PolicyConfig(HasTraits):
             cache_size=self.policy_decision_cache_size,
             owner_policy_path=self.owner_policy_file or None,
             owner=owner,
+            store=self._policy_store(log),
+            store_poll_interval=self.policy_store_poll_interval,
         )
+
+    def _policy_store(self, log: logging.Logger | None) -> PolicyStore | None:
+        if not self.policy_store:
+            return None
+        try:
+            from .store import PolicyStore
+        except ImportError as error:
+            raise RuntimeError(
+                f"policy_store needs the `store` extra (pip install 'jupyter-collab-mcp-secure[store]'): {error}"
+            ) from error
+        return PolicyStore(self.policy_store, log)

@@ -10,14 +10,18 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..identity.principal import Principal
 from .index import DecisionIndex
 from .layers import LayeredDecider, OwnerPolicy, load_owner_policy, owner_subjects
 from .source import ERROR, Finding, PolicyError, PolicySnapshot, load_files
+
+if TYPE_CHECKING:
+    from .store import PolicyStore
 
 
 class AuditTrail(Protocol):
@@ -62,6 +66,8 @@ class PolicyEngine:
         cache_size: int = 65536,
         owner_policy_path: str | Path | None = None,
         owner: str = "",
+        store: PolicyStore | None = None,
+        store_poll_interval: float = 2.0,
     ) -> None:
         self.model_path = Path(model_path)
         self.policy_path = Path(policy_path)
@@ -71,14 +77,20 @@ class PolicyEngine:
         self._log = log or logging.getLogger(__name__)
         self._poll_interval = poll_interval
         self._cache_size = cache_size
+        # With a store, the baseline comes from it instead of policy_path.
+        self._store = store
+        self._store_poll_interval = store_poll_interval
         # A bad policy at startup is fatal: there is no last good one to keep.
-        self._active = self._activate(load_files(self.model_path, self.policy_path))
+        self._active = self._activate(
+            store.load_now(self.model_path) if store else load_files(self.model_path, self.policy_path)
+        )
         # A bad owner file is not: the server starts with the baseline alone.
         if self.owner_policy_path is not None:
             self._active = self._with_owner_file(startup=True) or self._active
         self._loaded_stamp = self._stamp()
         self._pending_stamp: tuple[tuple[int, int, int], ...] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._store_watcher: asyncio.Task[None] | None = None
         self._reload_listeners: list[Callable[[], None]] = []
 
     @property
@@ -107,15 +119,20 @@ class PolicyEngine:
     async def start(self) -> None:
         if self._watcher is None:
             self._watcher = asyncio.create_task(self._watch(), name="collab-mcp-policy-watch")
+        if self._store is not None and self._store_watcher is None:
+            self._store_watcher = asyncio.create_task(self._watch_store(), name="collab-mcp-policy-store-watch")
 
     async def stop(self) -> None:
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            try:
-                await watcher
-            except asyncio.CancelledError:
-                pass
+        for watcher in (self._watcher, self._store_watcher):
+            if watcher is not None:
+                watcher.cancel()
+                try:
+                    await watcher
+                except asyncio.CancelledError:
+                    pass
+        self._watcher = self._store_watcher = None
+        if self._store is not None:
+            await self._store.close()
 
     async def reload(self, baseline: bool = True, owner: bool = True) -> bool:
         """Load the files now; keep the last good policy of a layer whose file is bad."""
@@ -129,9 +146,12 @@ class PolicyEngine:
         return ok
 
     async def _reload_baseline(self) -> bool:
-        source = str(self.policy_path)
+        source = self._store.describe() if self._store else str(self.policy_path)
         try:
-            snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
+            if self._store is not None:
+                snapshot = await self._store.load(self.model_path)
+            else:
+                snapshot = await asyncio.to_thread(load_files, self.model_path, self.policy_path)
             active = await asyncio.to_thread(self._activate, snapshot, self._active.owner)
         except PolicyError as error:
             self._log.error("policy reload refused, keeping the last good policy: %s", error)
@@ -198,16 +218,11 @@ class PolicyEngine:
             self._log.exception("could not audit a policy reload")
 
     def _stamp(self) -> tuple[tuple[int, int, int], ...]:
-        """What changes when either file is rewritten, renamed over, or resized."""
-        stamps = []
-        for path in (self.model_path, self.policy_path, self.owner_policy_path):
-            if path is None:
-                continue
-            try:
-                status = os.stat(path)
-                stamps.append((status.st_mtime_ns, status.st_size, status.st_ino))
-            except OSError:
-                stamps.append((0, -1, 0))
+        """What changes when either file is rewritten, renamed over, or resized: (model, policy[, owner])."""
+        # With a store the policy file is not read: a constant, so its changes never reload the baseline.
+        stamps = [_file_stamp(self.model_path), (0, 0, 0) if self._store else _file_stamp(self.policy_path)]
+        if self.owner_policy_path is not None:
+            stamps.append(_file_stamp(self.owner_policy_path))
         return tuple(stamps)
 
     async def _watch(self) -> None:
@@ -217,6 +232,18 @@ class PolicyEngine:
                 await self.poll_once()
             except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
                 self._log.exception("policy watcher failed; will retry on the next change")
+
+    async def _watch_store(self) -> None:
+        assert self._store is not None
+        while True:
+            try:
+                # Closed here, not by the garbage collector: it holds the LISTEN connection.
+                async with aclosing(self._store.changes(self._store_poll_interval)) as changes:
+                    async for _ in changes:
+                        await self._reload_baseline()
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
+                self._log.exception("policy store watcher failed; restarting it")
+                await asyncio.sleep(self._store_poll_interval)
 
     async def poll_once(self) -> bool:
         """One watcher tick; True when it reloaded (successfully or not).
@@ -236,3 +263,11 @@ class PolicyEngine:
         self._pending_stamp = None
         await self.reload(baseline=stamp[:2] != previous[:2], owner=stamp[2:] != previous[2:])
         return True
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (0, -1, 0)
+    return (status.st_mtime_ns, status.st_size, status.st_ino)
