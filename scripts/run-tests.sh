@@ -34,5 +34,9 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
 
+# Lint first: a style slip fails fast, and pytest's summary stays the last line.
+.venv/bin/python -m ruff check jupyter_collab_mcp_secure tests benchmarks
+.venv/bin/python -m ruff format --check jupyter_collab_mcp_secure tests benchmarks
+
 # --dist loadgroup keeps the tests of one xdist_group (the one JupyterHub) on one worker.
 exec .venv/bin/python -m pytest -n 2 --dist loadgroup -q "$@"
