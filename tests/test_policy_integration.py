@@ -10,6 +10,7 @@ import pytest
 import websockets
 from harness import (
     Collaborator,
+    audit_records,
     call,
     call_error,
     mcp_client,
@@ -80,6 +81,19 @@ async def test_denied_call_is_forbidden_and_names_action_and_path(team_server):
             "message": "read on 'notebooks/demo.ipynb' is not allowed",
         }
         assert await call(client, "get_notebook", path="shared/team.ipynb")
+
+
+async def test_each_decision_records_the_rule_that_decided(team_server):
+    async with mcp_client(team_server, erin(agent="rule-reader")) as client:
+        await call_error(client, "get_notebook", path="private/p.ipynb")
+        await call(client, "get_notebook", path="shared/team.ipynb")
+    mine = await audit_records(
+        team_server, lambda r: r.get("event") == "tool_call" and r.get("agent") == "rule-reader", 2
+    )
+    assert {r["paths"][0]: r["rule"] for r in mine} == {
+        "private/p.ipynb": "no rule grants it (default deny)",
+        "shared/team.ipynb": "line 2: p, group:team, shared/**, write, allow",
+    }
 
 
 async def test_listing_is_filtered_to_what_the_caller_may_read(team_server):

@@ -247,3 +247,14 @@ def test_folder_operations_follow_the_layers_over_the_whole_subtree(tmp_path):
     assert not engine.allowed_subtree(bob, "read", "shared")  # and so does the baseline's deny on secret/
     assert not engine.allowed_subtree(bob, "write", "elsewhere")
     assert engine.allowed_subtree(principal(OWNER, owner=True), "admin", "shared")
+
+
+def test_the_deciding_rule_names_its_layer(tmp_path):
+    engine = engine_for(tmp_path, BASELINE, SHARE + "p, bob, shared/keep/**, write, deny\n")
+    bob = principal("bob")
+    assert engine.deciding_rule(bob, "write", "shared/a.txt") == "owner line 1: p, bob, shared/**, write, allow"
+    assert (
+        engine.deciding_rule(bob, "read", "shared/secret/x") == "baseline line 2: p, bob, shared/secret/**, read, deny"
+    )
+    assert engine.deciding_rule(bob, "write", "shared/keep/k") == "owner line 2: p, bob, shared/keep/**, write, deny"
+    assert engine.deciding_rule(bob, "read", "elsewhere") == "no rule grants it (default deny)"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..identity.principal import Principal
 from .index import DecisionIndex
 from .layers import LayeredDecider, OwnerPolicy, load_owner_policy, owner_subjects
-from .source import ERROR, Finding, PolicyError, PolicySnapshot, load_files
+from .source import ERROR, NO_RULE, Finding, PolicyError, PolicySnapshot, load_files
 
 if TYPE_CHECKING:
     from .store import PolicyStore
@@ -107,6 +107,20 @@ class PolicyEngine:
 
     def allowed(self, principal: Principal, action: str, path: str) -> bool:
         return self._active.decider.allowed(principal.subjects, action, path)
+
+    def deciding_rule(self, principal: Principal, action: str, path: str) -> str | None:
+        """What decided, in `policy explain`'s words, for the audit record; None for a custom model."""
+        decider = self._active.decider
+        if isinstance(decider, _PlainCasbin):
+            return None
+        if isinstance(decider, LayeredDecider):
+            found = decider.deciding_rule(principal.subjects, action, path)
+            if found is None:
+                return NO_RULE
+            layer, rule = found
+            return f"{layer} line {rule.line}: {rule}"
+        rule = decider.deciding_rule(principal.subjects, action, path)
+        return f"line {rule.line}: {rule}" if rule is not None else NO_RULE
 
     def allowed_subtree(self, principal: Principal, action: str, folder: str) -> bool:
         """`action` on `folder` and on everything beneath it, whatever may be there (moves, deletes)."""

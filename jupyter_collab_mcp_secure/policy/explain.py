@@ -12,7 +12,7 @@ from .engine import make_decider
 from .functions import ALLOW, implies
 from .glob import path_match
 from .index import MAX_ROLE_HOPS
-from .source import PolicySnapshot, RoleLink, Rule
+from .source import NO_RULE, PolicySnapshot, RoleLink, Rule
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Explanation:
             return "an explicit deny matches (a deny always wins)"
         if self.allows:
             return "an allow rule matches and no deny does"
-        return "no rule grants it (default deny)"
+        return NO_RULE
 
 
 def role_chains(snapshot: PolicySnapshot, subject: str) -> dict[str, tuple[RoleLink, ...]]:

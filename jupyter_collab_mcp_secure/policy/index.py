@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from ..registry import ACTIONS
 from .functions import ALLOW, implies
-from .glob import Pattern, compile_pattern, is_canonical, literal_prefix, matches
+from .glob import Pattern, compile_pattern, is_canonical, literal_prefix, matches, path_match
 from .source import RoleLink, Rule
 from .subtree import covers_subtree
 
@@ -65,6 +65,7 @@ class DecisionIndex:
         self._tables: dict[tuple[str, str], tuple[_PatternTrie, _PatternTrie]] = {}
         self._reach: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._decisions: dict[tuple[tuple[str, ...], str, str], bool] = {}
+        self._rules_deciding: dict[tuple[tuple[str, ...], str, str], Rule | None] = {}
         self._cache_size = cache_size
         # Built now, in the reloading thread, so no request pays for it later.
         for subject in self._rules:
@@ -98,6 +99,33 @@ class DecisionIndex:
             if not granted and allow.any_match(segments, path):
                 granted = True
         return granted
+
+    def deciding_rule(self, subjects: tuple[str, ...], action: str, path: str) -> Rule | None:
+        """The rule behind `allowed`: a matching deny if there is one, else a matching allow, else None.
+
+        Recorded with every call so a later replay (`policy simulate`) can show what decided.
+        """
+        key = (subjects, action, path)
+        if key in self._rules_deciding:
+            return self._rules_deciding[key]
+        found: Rule | None = None
+        if is_canonical(path):
+            for subject in self.policy_subjects(subjects):
+                for rule in self._rules[subject]:
+                    if rule.effect == ALLOW:
+                        if found is None and implies(rule.action, action) and path_match(path, rule.pattern):
+                            found = rule
+                    elif implies(action, rule.action) and path_match(path, rule.pattern):
+                        found = rule
+                        break
+                else:
+                    continue
+                break
+        if self._cache_size:
+            if len(self._rules_deciding) >= self._cache_size:
+                self._rules_deciding.clear()
+            self._rules_deciding[key] = found
+        return found
 
     def subtree_allowed(self, subjects: tuple[str, ...], action: str, folder: str) -> bool:
         """`action` on `folder` and on every path that could be beneath it (policy.subtree)."""

@@ -165,6 +165,21 @@ class LayeredDecider:
             self._capped_by, action, folder
         )
 
+    def deciding_rule(self, subjects: tuple[str, ...], action: str, path: str) -> tuple[str, Rule] | None:
+        """The layer and rule behind `allowed` (a deny in either layer first), or None when nothing matched."""
+        for name, index in ((BASELINE, self._baseline), (OWNER, self._owner)):
+            rule = index.deciding_rule(subjects, action, path)
+            if rule is not None and rule.effect != ALLOW:
+                return name, rule
+        layer = self.deciding_layer(subjects, action, path)
+        if layer == BASELINE:
+            rule = self._baseline.deciding_rule(subjects, action, path)
+        elif layer == OWNER:
+            rule = self._owner.deciding_rule(subjects, action, path)
+        else:
+            return None
+        return (layer, rule) if rule is not None else None
+
     def deciding_layer(self, subjects: tuple[str, ...], action: str, path: str) -> str:
         """BASELINE or OWNER for the layer whose allow applies, NOBODY when refused."""
         if PROBE in subjects:

@@ -28,7 +28,7 @@ from ..registry import BY_NAME
 from .explain import Explanation, explain
 from .layers import BASELINE, OWNER, OwnerPolicy
 from .layers_explain import explain_layers
-from .source import PolicySnapshot
+from .source import NO_RULE, PolicySnapshot
 
 ALLOW, DENY = "allow", "deny"
 # (subjects, action, path) -> (allowed, the rule that decided, as text)
@@ -214,7 +214,7 @@ def _deciding_rule(explanation: Explanation) -> str:
     elif explanation.allows:
         rule = explanation.allows[0].rule
     else:
-        return "no rule grants it (default deny)"
+        return NO_RULE
     return f"line {rule.line}: {rule}"
 
 

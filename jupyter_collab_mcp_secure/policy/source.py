@@ -19,6 +19,8 @@ from .functions import EFFECTS, register_functions
 from .glob import pattern_problem
 
 ERROR, WARNING = "error", "warning"
+# The words used wherever no rule matched (explain, simulate, the audit record's `rule`).
+NO_RULE = "no rule grants it (default deny)"
 SUBJECT_KINDS = ("group", "agent", "role", "service")
 POLICY_FIELDS = {
     "p": ("subject", "path pattern", "action", "effect"),

@@ -46,7 +46,16 @@ class AuthorizeStage:
         for path in call.paths:
             if not engine.allowed(principal, action, path):
                 call.decision = DENY
+                self._note_rule(call, action, path)
                 shown = path if path else "/"
                 raise ToolFailure(FORBIDDEN, f"{action} on '{shown}' is not allowed")
         call.decision = ALLOW
+        if call.paths:
+            self._note_rule(call, action, call.paths[-1])
         return await call_next(call)
+
+    def _note_rule(self, call: CallContext, action: str, path: str) -> None:
+        # What decided, so a replay against a candidate policy (`policy simulate`) can show it.
+        rule = self.engine.deciding_rule(call.principal, action, path)
+        if rule is not None:
+            call.audit_notes["rule"] = rule
