@@ -29,6 +29,7 @@ from jupyter_ydoc import YNotebook
 from pycrdt import Array, Doc, Map, Text
 from traitlets import Float, HasTraits
 
+from ..config_ranges import positive
 from ..gateway.errors import NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
 from .adapter import FILE, NOTEBOOK, OpenDocument
@@ -51,6 +52,8 @@ class HistoryConfig(HasTraits):
             "get_document_history (every MCP edit call is a version of its own)."
         ),
     ).tag(config=True)
+
+    _history_positive = positive("history_quiet_period")
 
 
 @dataclass(frozen=True)
