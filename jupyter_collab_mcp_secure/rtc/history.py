@@ -45,6 +45,8 @@ STORE_WRITE_TIMEOUT = 5.0
 
 
 class HistoryConfig(HasTraits):
+    """How get_document_history cuts collaborators' edits into versions (CollabMCP inherits this)."""
+
     history_quiet_period = Float(
         3.0,
         help=(
