@@ -38,6 +38,12 @@ def test_docs_check_fails_on_a_stale_page_and_writing_makes_it_pass(tmp_path, ca
     assert "tools.md: stale" in capsys.readouterr().err
 
 
+def test_docs_without_the_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["docs", "--docs-dir", str(tmp_path / "missing")]) == 2
+    assert "run from the repository root" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+
+
 def test_config_page_documents_every_setting_once_without_this_machines_paths():
     page = pages()["config.md"]
     documented = re.findall(r"^### `CollabMCP\.(\w+)`$", page, flags=re.MULTILINE)

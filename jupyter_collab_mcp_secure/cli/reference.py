@@ -115,6 +115,9 @@ def add_parser(families: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     folder = Path(args.docs_dir)
+    if not folder.is_dir():
+        print(f"no folder {folder}: run from the repository root or pass --docs-dir", file=sys.stderr)
+        return 2
     stale = []
     for name, text in pages().items():
         page = folder / name
