@@ -152,10 +152,10 @@ def _default(app: CollabMCP, name: str, trait: TraitType) -> str:
 
 
 def _escaped(text: str) -> str:
-    """Outside code spans, `<name>` would be dropped as an HTML tag and `RS*/PS*` read as emphasis."""
+    """Outside code spans, `<name>` would be dropped as an HTML tag, `RS*/PS*` read as emphasis, `$..$` as math."""
     parts = text.split("`")
     for index in range(0, len(parts), 2):
-        parts[index] = parts[index].replace("*", "\\*").replace("<", "&lt;")
+        parts[index] = parts[index].replace("*", "\\*").replace("$", "\\$").replace("<", "&lt;")
     return "`".join(parts)
 
 
