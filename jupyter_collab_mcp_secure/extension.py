@@ -13,6 +13,7 @@ from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
 from .audit.config import AuditConfig
+from .config_ranges import not_negative, positive
 from .gateway.chain import Chain
 from .gateway.stages.audit import AuditStage, ExecutionStartStage
 from .gateway.stages.authorize import AuthorizeStage
@@ -226,6 +227,20 @@ class CollabMCP(
     ).tag(config=True)
     fork_ttl = Float(3600, help="Seconds after which a fork that was never merged is dropped and its room closed.").tag(
         config=True
+    )
+
+    _collab_positive = positive(
+        "output_max_chars",
+        "listing_max_entries",
+        "document_read_max_chars",
+        "max_request_body_bytes",
+        "session_idle_timeout",
+        "agent_idle_timeout",
+        "execution_timeout_max",
+        "fork_ttl",
+    )
+    _collab_not_negative = not_negative(
+        "jwt_jwks_cache_seconds", "jwt_jwks_refetch_seconds", "jwt_leeway", "room_idle_cleanup_delay"
     )
 
     @default("policy_authorize_server")

@@ -11,6 +11,8 @@ from typing import Any
 
 from traitlets import Float, HasTraits, Int
 
+from .config_ranges import positive
+
 
 def under_jupyterhub() -> bool:
     return bool(os.environ.get("JUPYTERHUB_API_TOKEN"))
@@ -36,6 +38,8 @@ class HubConfig(HasTraits):
             "The culler's --timeout must exceed JUPYTERHUB_ACTIVITY_INTERVAL plus this period."
         ),
     ).tag(config=True)
+
+    _hub_positive = positive("activity_bump_interval")
 
     def apply_hub_token_cache(self, identity_provider: Any, log: logging.Logger) -> None:
         hub_auth = getattr(identity_provider, "hub_auth", None)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Float, HasTraits, Int, TraitError, Unicode, validate
+from traitlets import Bool, Float, HasTraits, Int, Unicode
 
+from ..config_ranges import not_negative, positive
 from .bounds import DEFAULT_MAX_CHARS
 from .sinks import FileSink, StreamSink
 from .trail import AuditTrail
@@ -83,17 +84,8 @@ class AuditConfig(HasTraits):
         collab_mcp/audit-digest.key in Jupyter's data directory when auditing to stdout.""",
     )
 
-    @validate("audit_rotate_bytes", "audit_head_every", "audit_keep_rotated")
-    def _not_negative(self, proposal):
-        if proposal["value"] < 0:
-            raise TraitError(f"{proposal['trait'].name} must be 0 or more, not {proposal['value']}")
-        return proposal["value"]
-
-    @validate("audit_field_max_chars", "audit_suppressed_interval")
-    def _positive(self, proposal):
-        if proposal["value"] <= 0:
-            raise TraitError(f"{proposal['trait'].name} must be positive, not {proposal['value']}")
-        return proposal["value"]
+    _audit_not_negative = not_negative("audit_rotate_bytes", "audit_head_every", "audit_keep_rotated")
+    _audit_positive = positive("audit_field_max_chars", "audit_suppressed_interval")
 
     def make_audit_trail(self, root_dir: str, log: logging.Logger, refusals: RefusalBudget | None = None) -> AuditTrail:
         """The trail for this server (start it with `await trail.start()`)."""

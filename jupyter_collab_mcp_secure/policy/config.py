@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jupyter_core.paths import jupyter_config_dir
-from traitlets import Bool, Float, HasTraits, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, HasTraits, Integer, Unicode, default
 
+from ..config_ranges import not_negative, positive
 from .engine import AuditTrail, PolicyEngine
 from .source import bundled_policies_dir
 
@@ -86,15 +87,12 @@ class PolicyConfig(HasTraits):
             "extension's) needs admin on the root; /api/contents and files per path, folder moves "
             "and deletes on the whole subtree; RTC rooms per document, re-decided while open (updates "
             "from principals without write are dropped); kernels, sessions and terminals need execute "
-            "on the root. See docs/policies.md."
+            "on the root. See docs/policies.md. Default: on under JupyterHub, off otherwise."
         ),
     ).tag(config=True)
 
-    @validate("policy_store_poll_interval")
-    def _positive_interval(self, proposal: dict) -> float:
-        if proposal["value"] <= 0:
-            raise TraitError("policy_store_poll_interval must be positive")
-        return proposal["value"]
+    _policy_positive = positive("policy_store_poll_interval", "policy_poll_interval")
+    _policy_not_negative = not_negative("policy_decision_cache_size")
 
     @default("policy_model")
     def _default_policy_model(self) -> str:

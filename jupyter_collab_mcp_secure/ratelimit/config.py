@@ -16,6 +16,7 @@ from traitlets import (
     validate,
 )
 
+from ..config_ranges import positive
 from .budgets import DEFAULT_RATE_LIMITS, Budgets, parse_action_budgets, parse_budget
 from .limiter import STRATEGIES, RateLimiter
 from .refusals import RefusalBudget
@@ -120,11 +121,7 @@ class RateLimitConfig(HasTraits):
             raise TraitError(f"{proposal['trait'].name}: {error}") from None
         return proposal["value"]
 
-    @validate("max_argument_bytes", "max_edit_chars", "rate_limit_storage_timeout")
-    def _positive(self, proposal):
-        if proposal["value"] <= 0:
-            raise TraitError(f"{proposal['trait'].name} must be positive, not {proposal['value']}")
-        return proposal["value"]
+    _ratelimit_positive = positive("max_argument_bytes", "max_edit_chars", "rate_limit_storage_timeout")
 
     def make_rate_limiter(self, log: logging.Logger) -> RateLimiter:
         return RateLimiter(

@@ -18,6 +18,8 @@ from typing import Any
 
 from traitlets import HasTraits, Int
 
+from ..config_ranges import positive
+
 # Where an entry came from: who vouches for its fields.
 SOURCE_MCP = "mcp"
 SOURCE_BROADCAST = "broadcast"
@@ -132,6 +134,8 @@ class ActivityConfig(HasTraits):
     activity_max_per_document = Int(
         200, help="Most activity entries kept per document, so one busy document cannot evict the others."
     ).tag(config=True)
+
+    _activity_positive = positive("activity_max_entries", "activity_max_per_document")
 
     def make_activity_feed(self) -> ActivityFeed:
         return ActivityFeed(max_total=self.activity_max_entries, max_per_document=self.activity_max_per_document)

@@ -29,6 +29,7 @@ from jupyter_ydoc import YNotebook
 from pycrdt import Array, Doc, Map, Text
 from traitlets import Float, HasTraits
 
+from ..config_ranges import positive
 from ..gateway.errors import NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
 from .adapter import FILE, NOTEBOOK, OpenDocument
@@ -44,6 +45,8 @@ STORE_WRITE_TIMEOUT = 5.0
 
 
 class HistoryConfig(HasTraits):
+    """How get_document_history cuts collaborators' edits into versions (CollabMCP inherits this)."""
+
     history_quiet_period = Float(
         3.0,
         help=(
@@ -51,6 +54,8 @@ class HistoryConfig(HasTraits):
             "get_document_history (every MCP edit call is a version of its own)."
         ),
     ).tag(config=True)
+
+    _history_positive = positive("history_quiet_period")
 
 
 @dataclass(frozen=True)

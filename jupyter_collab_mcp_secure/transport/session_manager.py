@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from traitlets import Float, HasTraits, Int
 
+from ..config_ranges import not_negative, positive
 from .event_store import EventStoreLimits, SessionEventStore
 
 SessionEnded = Callable[[str], Awaitable[None]]
@@ -204,6 +205,9 @@ class SessionConfig(HasTraits):
         300,
         help="Seconds an SSE event is kept for resumption after it was sent.",
     ).tag(config=True)
+
+    _session_positive = positive("max_sessions_per_principal", "event_store_max_bytes", "event_store_max_age")
+    _session_not_negative = not_negative("event_store_max_events")
 
     def event_store_limits(self) -> EventStoreLimits | None:
         if self.event_store_max_events <= 0:
