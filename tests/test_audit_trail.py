@@ -18,6 +18,7 @@ from jupyter_collab_mcp_secure.audit.hashchain import GENESIS, START_EVENT
 from jupyter_collab_mcp_secure.audit.sinks import FileSink, StreamSink
 from jupyter_collab_mcp_secure.audit.trail import SCHEMA_ID, AuditTrail
 from jupyter_collab_mcp_secure.audit.verify import verify_files
+from jupyter_collab_mcp_secure.extension import CollabMCP
 
 
 async def wait_until(predicate, attempts: int = 500) -> None:
@@ -271,13 +272,44 @@ async def test_records_are_also_jupyter_events(tmp_path):
     assert all(schema == SCHEMA_ID and data["ts"].endswith("Z") for schema, data in received)
 
 
-def test_default_sink_is_a_data_dir_file_outside_the_root_else_stdout(tmp_path, monkeypatch):
+def test_default_sink_is_a_state_dir_file_outside_the_root_else_stdout(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
-    assert default_audit_log(tmp_path / "root") == str(tmp_path / "data" / "collab_mcp" / "audit.jsonl")
-    assert default_audit_log(tmp_path) == "stdout"
+    state_audit = tmp_path / "data" / "collab_mcp_secure" / "audit"
+    assert default_audit_log(tmp_path / "root", state_audit) == str(state_audit / "audit.jsonl")
+    assert default_audit_log(tmp_path, state_audit) == "stdout"
     config = AuditConfig()
     assert isinstance(config.make_audit_trail(str(tmp_path / "root"), logging.getLogger("t")).sink, FileSink)
     assert isinstance(config.make_audit_trail(str(tmp_path), logging.getLogger("t")).sink, StreamSink)
+
+
+async def test_moving_state_dir_moves_the_audit_trail_and_its_digest_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    for state_dir in (tmp_path / "state-a", tmp_path / "state-b"):
+        trail = CollabMCP(state_dir=str(state_dir)).make_audit_trail(str(tmp_path / "root"), logging.getLogger("t"))
+        await trail.start()
+        trail.record({"event": "tool_call", "user": "alice", "outcome": "ok"})
+        await trail.close()
+        assert [r["event"] for r in records(state_dir / "audit" / "audit.jsonl")][-1] == "tool_call"
+        assert (state_dir / "audit" / "audit.digest-key").is_file()
+    assert not (tmp_path / "data").exists()
+
+
+def test_auditing_to_stdout_keeps_its_key_and_head_under_state_dir(tmp_path):
+    config = CollabMCP(state_dir=str(tmp_path / "state"), audit_log="stdout")
+    trail = config.make_audit_trail(str(tmp_path / "root"), logging.getLogger("t"))
+    assert trail.digest_key_file == tmp_path / "state" / "audit" / "audit-digest.key"
+    assert trail.sink.head_file == tmp_path / "state" / "audit" / "audit-stdout.head"
+
+
+def test_explicit_audit_settings_win_over_state_dir(tmp_path):
+    config = CollabMCP(
+        state_dir=str(tmp_path / "state"),
+        audit_log=str(tmp_path / "logs" / "trail.jsonl"),
+        audit_digest_key_file=str(tmp_path / "keys" / "k"),
+    )
+    trail = config.make_audit_trail(str(tmp_path / "root"), logging.getLogger("t"))
+    assert trail.sink.path == tmp_path / "logs" / "trail.jsonl"
+    assert trail.digest_key_file == tmp_path / "keys" / "k"
 
 
 def test_an_audit_file_inside_the_served_root_is_refused(tmp_path):
