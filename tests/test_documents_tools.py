@@ -6,8 +6,8 @@ import asyncio
 import random
 
 import pytest
-from documents_fixtures import eventually, source_of, unique_name, write_file
-from harness import Collaborator, call, call_error, mcp_client, write_notebook
+from documents_fixtures import source_of, unique_name, write_file
+from harness import Collaborator, call, call_error, eventually, mcp_client, write_notebook
 from pycrdt import Doc, Text
 
 MIXED = "naïve 😀 e\u0301 漢字 end\n"
