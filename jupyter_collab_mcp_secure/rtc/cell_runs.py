@@ -115,7 +115,7 @@ class CellRuns:
                 deadline = asyncio.get_running_loop().time() + timeout
                 outputs = LiveCellOutputs(nb, cell_id)
                 watch, execution = await self.executions.start(kernel_id, cell["source"], outputs, progress, timeout)
-                await self.peers.touch(principal, mcp_session_id, document, cell_id=cell_id)
+                await self.peers.touch(principal, mcp_session_id, tool, document, cell_id=cell_id)
                 await progress(0, "running")
                 loop = asyncio.get_running_loop()
                 while not watch.done():

@@ -20,7 +20,6 @@ from typing import Any
 
 from pycrdt import Text
 
-from ..gateway.context import current_call
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
 from .activity import SOURCE_BROADCAST, ActivityEntry, ActivityFeed, utc_now
@@ -76,20 +75,22 @@ class AgentPeers:
         self,
         principal: Principal,
         mcp_session_id: str | None,
+        tool: str,
         document: OpenDocument,
         *,
         cell_id: str | None = None,
         index: int | None = None,
     ) -> None:
-        """Make the agent a visible peer in the document's room, its cursor at the cell (or text index) it last used."""
+        """Make the agent a visible peer in the document's room, its cursor at the cell (or text index) it last used.
+
+        `tool` is the MCP tool that touched the document, for the activity feed.
+        """
         agent = self._agent(principal, mcp_session_id)
         peer = self._room_peer(agent, document)
         cursor = self._cursor_at(document, cell_id, index)
         if cursor is not None:
             peer.extra["cursors"] = [{"anchor": cursor, "head": cursor, "primary": True, "empty": True}]
-        call = current_call.get(None)
-        tool = call.tool if call is not None else None
-        activity_type = TOOL_ACTIVITY.get(tool or "", tool or "edit")
+        activity_type = TOOL_ACTIVITY.get(tool, tool or "edit")
         where = f" (cell {cell_id})" if cell_id else ""
         agent.doing = f"{tool or activity_type} on {document.path}{where}"
         self._bridge.agent_did(agent, activity_type, document.path, document.room_id, agent.doing)

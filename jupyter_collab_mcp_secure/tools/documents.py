@@ -118,7 +118,7 @@ async def _write_text(
         length = len(content) + sum(len(edit.text) - (edit.end - edit.start) for edit in edits)
         version = version_of(document.doc.ydoc)
         if fork_id is None:
-            await svc.peers.touch(current.principal, current.mcp_session_id, document, index=cursor)
+            await svc.peers.touch(current.principal, current.mcp_session_id, tool, document, index=cursor)
     result: dict[str, Any] = {"path": document.path, "length": length, "version": version, "changed": bool(edits)}
     if fork_id is not None:
         result["fork_id"] = fork_id
@@ -339,7 +339,7 @@ async def restore_document_version(path: str, version_id: str, expected_version:
         if changed:
             await svc.rtc.save_now(document)
         version = version_of(document.doc.ydoc)
-        await svc.peers.touch(current.principal, current.mcp_session_id, document)
+        await svc.peers.touch(current.principal, current.mcp_session_id, current.tool, document)
     return {"path": path, "kind": kind, "restored_version": version_id, "changed": changed, "version": version}
 
 
@@ -389,5 +389,5 @@ async def merge_document_fork(path: str, fork_id: str, discard: bool = False) ->
         await svc.forks.end(fork_id, by=current.principal.user)
         await svc.rtc.save_now(root)
         version = version_of(root.doc.ydoc)
-        await svc.peers.touch(current.principal, current.mcp_session_id, root)
+        await svc.peers.touch(current.principal, current.mcp_session_id, current.tool, root)
     return {"path": path, "fork_id": fork_id, "merged": True, "closed": True, "version": version}

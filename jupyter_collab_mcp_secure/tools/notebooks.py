@@ -137,7 +137,7 @@ def _recorded(
 async def _show_agent(current: CallContext, document: OpenDocument, fork_id: str | None, cell_id: str | None) -> None:
     """The agent appears in the notebook's room, its cursor at the cell it touched (a fork has no people in it)."""
     if fork_id is None:
-        await services().peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
+        await services().peers.touch(current.principal, current.mcp_session_id, current.tool, document, cell_id=cell_id)
 
 
 async def update_notebook_cell(
