@@ -74,8 +74,8 @@ def walk(root: Path, under: str, accept: Callable[[str], bool], limit: int) -> t
 async def listing(under: str, accept: Callable[[str], bool]) -> tuple[list[str], bool]:
     """The walk of a listing tool, off the event loop and capped; only what the caller may read comes back."""
     current = call()
-    found_in = services()
-    found, truncated = await asyncio.to_thread(walk, found_in.root, under, accept, found_in.limits.listing_max_entries)
+    svc = services()
+    found, truncated = await asyncio.to_thread(walk, svc.root, under, accept, svc.limits.listing_max_entries)
     return current.readable(found), truncated
 
 
