@@ -33,11 +33,14 @@ from .registry import TOOLS
 from .rtc.activity import ActivityConfig
 from .rtc.adapter import RTCAdapter
 from .rtc.attribution import AttributionLog
+from .rtc.cell_runs import CellRuns
 from .rtc.execution import Executions
 from .rtc.forks import ForkRegistry
 from .rtc.history import HistoryConfig
+from .rtc.history_reader import HistoryReader
 from .rtc.moves import MoveLog
 from .rtc.peers import AgentPeers
+from .rtc.services import Limits, Services
 from .rtc.ystore import install_ystore
 from .server import build_mcp_server, run_tool, tool_function
 from .state_dir import default_state_dir
@@ -294,7 +297,7 @@ class CollabMCP(
             ],
             endpoint=self.calls.wrap(run_tool),
         )
-        self.mcp = build_mcp_server(self, self.chain)
+        self.mcp = build_mcp_server(self._services(), self.chain)
         self.session_manager = ScopedSessionManager(
             self.mcp._lowlevel_server,
             event_store_limits=self.event_store_limits(),
@@ -305,6 +308,26 @@ class CollabMCP(
             session_idle_timeout=self.session_idle_timeout,
         )
         self.runner = ManagerRunner(self.session_manager, self.log)
+
+    def _services(self) -> Services:
+        limits = Limits(
+            output_max_chars=self.output_max_chars,
+            listing_max_entries=self.listing_max_entries,
+            document_read_max_chars=self.document_read_max_chars,
+            execution_timeout_max=self.execution_timeout_max,
+        )
+        return Services(
+            root=self.root,
+            rtc=self.rtc,
+            peers=self.peers,
+            forks=self.forks,
+            cell_runs=CellRuns(self.rtc, self.executions, self.peers, self.attribution, self.output_max_chars),
+            attribution=self.attribution,
+            history=HistoryReader(self.root, self.rtc, self.attribution, self.moves, self.history_quiet_period),
+            audit=self.audit,
+            kernel_specs=self.serverapp.kernel_spec_manager,
+            limits=limits,
+        )
 
     def initialize_handlers(self) -> None:
         # ExtensionApp prefixes base_url onto these patterns.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..identity.principal import Principal
     from ..registry import ToolSpec
+    from ..rtc.services import Services
 
 
 @dataclass
@@ -29,8 +30,8 @@ class CallContext:
     decision: str | None = None
     # The read filter used by listing tools; the authorize stage installs it.
     can_read: Callable[[str], bool] = field(default=lambda path: False)
-    # The CollabMCP extension: the services (RTC adapter, policy, ...) tools work with.
-    app: Any = None
+    # What tools work with (RTC adapter, peers, forks...), built once by the extension.
+    services: Services | None = None
     # Set by the transport when the request itself is malformed (e.g. `arguments` not an object):
     # the audit stage records the call and refuses it.
     malformed: str | None = None

@@ -14,46 +14,23 @@ document (even while a session stays open: one-shot clients never end theirs).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
-from jupyter_server_ydoc.handlers import FORK_ROOMS
-from jupyter_server_ydoc.utils import JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI
 from pycrdt import Text
 
-from ..gateway.context import current_call
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
-from .activity import (
-    SOURCE_BROADCAST,
-    SOURCE_COLLABORATION,
-    SOURCE_MCP,
-    ActivityEntry,
-    ActivityFeed,
-    utc_now,
-)
+from .activity import SOURCE_BROADCAST, ActivityEntry, ActivityFeed, utc_now
 from .adapter import FILE, GLOBAL_AWARENESS_ROOM, NOTEBOOK, OpenDocument, RTCAdapter
 from .agent_identity import AgentIdentity
 from .agent_peer import Agent, RoomPeer
 from .cursors import relative_position
+from .global_room import GlobalRoom, wait_for_awareness
+from .peer_activity import TOOL_ACTIVITY, ActivityBridge
 
 PRESENCE_STATUSES = ("online", "away", "busy", "offline")
-
-# What an MCP tool that touched a document did, for the activity feed.
-TOOL_ACTIVITY = {
-    "update_notebook_cell": "edit",
-    "insert_notebook_cell": "edit",
-    "delete_notebook_cell": "edit",
-    "execute_notebook_cell": "execute",
-    "update_document": "edit",
-    "insert_text": "edit",
-    "delete_text": "edit",
-    "restore_document_version": "edit",
-    "merge_document_fork": "edit",
-}
 
 # JupyterLab's `current` widget prefix per document kind (the Collaborators panel opens it).
 _WIDGET_PREFIX = {NOTEBOOK: "notebook", FILE: "editor"}
@@ -89,13 +66,8 @@ class AgentPeers:
         self._agents: dict[tuple[Any, ...], Agent] = {}
         self._by_client: dict[int, RoomPeer] = {}
         self._sweeper: asyncio.Task[None] | None = None
-        self._global_lock = asyncio.Lock()
-        self._server_start: asyncio.Task[None] | None = None
-        self._event_logger = getattr(rtc.serverapp, "event_logger", None)
-        if self._event_logger is not None:
-            self._event_logger.add_listener(
-                schema_id=JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI, listener=self._on_collaboration_event
-            )
+        self._global_room = GlobalRoom(rtc, log)
+        self._bridge = ActivityBridge(rtc, self.activity, self._republish_in)
 
     # --- what tools call -------------------------------------------------------------
 
@@ -103,23 +75,25 @@ class AgentPeers:
         self,
         principal: Principal,
         mcp_session_id: str | None,
+        tool: str,
         document: OpenDocument,
         *,
         cell_id: str | None = None,
         index: int | None = None,
     ) -> None:
-        """Make the agent a visible peer in the document's room, its cursor at the cell (or text index) it last used."""
+        """Make the agent a visible peer in the document's room, its cursor at the cell (or text index) it last used.
+
+        `tool` is the MCP tool that touched the document, for the activity feed.
+        """
         agent = self._agent(principal, mcp_session_id)
         peer = self._room_peer(agent, document)
         cursor = self._cursor_at(document, cell_id, index)
         if cursor is not None:
             peer.extra["cursors"] = [{"anchor": cursor, "head": cursor, "primary": True, "empty": True}]
-        call = current_call.get(None)
-        tool = call.tool if call is not None else None
-        activity_type = TOOL_ACTIVITY.get(tool or "", tool or "edit")
+        activity_type = TOOL_ACTIVITY.get(tool, tool or "edit")
         where = f" (cell {cell_id})" if cell_id else ""
         agent.doing = f"{tool or activity_type} on {document.path}{where}"
-        self._record(agent, activity_type, document.path, document.room_id, agent.doing)
+        self._bridge.agent_did(agent, activity_type, document.path, document.room_id, agent.doing)
         await self._publish_everywhere(agent)
 
     async def join(self, principal: Principal, mcp_session_id: str | None, document: OpenDocument) -> RoomPeer:
@@ -202,12 +176,12 @@ class AgentPeers:
 
     async def wait_visible(self, peer: RoomPeer, room: Any, timeout: float = 5.0) -> bool:
         """Until the room holds the peer's state (every collaborator has been sent it)."""
-        return await _wait_for_awareness(room, lambda: peer.client_id in room.awareness.states, timeout)
+        return await wait_for_awareness(room, lambda: peer.client_id in room.awareness.states, timeout)
 
     async def wait_gone(self, peers: list[RoomPeer], room: Any, timeout: float = 5.0) -> bool:
         """Until the room has dropped the peers' states (every collaborator has been told)."""
         ids = {peer.client_id for peer in peers}
-        return await _wait_for_awareness(room, lambda: not ids & room.awareness.states.keys(), timeout)
+        return await wait_for_awareness(room, lambda: not ids & room.awareness.states.keys(), timeout)
 
     async def end_session(self, mcp_session_id: str) -> None:
         """An MCP session ended: an agent whose last session it was leaves every room shortly after.
@@ -226,11 +200,7 @@ class AgentPeers:
 
     async def close(self) -> None:
         """Server shutdown: every agent peer leaves."""
-        if self._event_logger is not None:
-            with contextlib.suppress(Exception):
-                self._event_logger.remove_listener(
-                    schema_id=JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI, listener=self._on_collaboration_event
-                )
+        self._bridge.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -281,7 +251,7 @@ class AgentPeers:
         agent.current = f"{_WIDGET_PREFIX[document.kind]}:{document.path}"
         self._by_client[peer.client_id] = peer
         peer.task = asyncio.get_running_loop().create_task(self._serve_document_peer(peer))
-        self._record(agent, "join", document.path, document.room_id, f"joined {document.path}")
+        self._bridge.agent_did(agent, "join", document.path, document.room_id, f"joined {document.path}")
         return peer
 
     async def _serve_document_peer(self, peer: RoomPeer) -> None:
@@ -320,7 +290,7 @@ class AgentPeers:
     async def _ensure_global_peer(self, agent: Agent) -> RoomPeer | None:
         if agent.global_peer is not None and agent.global_peer.active:
             return agent.global_peer
-        room = await self._global_room()
+        room = await self._global_room.get()
         if room is None:
             return None
         peer = RoomPeer(agent, GLOBAL_AWARENESS_ROOM, None, None, is_own=self._is_own)
@@ -328,22 +298,6 @@ class AgentPeers:
         self._by_client[peer.client_id] = peer
         peer.task = asyncio.get_running_loop().create_task(self._serve_global_peer(peer))
         return peer
-
-    async def _global_room(self) -> Any:
-        """JupyterLab's global awareness room, created as JupyterLab's handler would if no tab opened it yet."""
-        from jupyter_server_ydoc.rooms import TransientRoom
-
-        server = self.rtc.websocket_server
-        async with self._global_lock:
-            if not server.started.is_set():
-                self._server_start = asyncio.get_running_loop().create_task(server.start())
-                await server.started.wait()
-            room = server.rooms.get(GLOBAL_AWARENESS_ROOM)
-            if room is None:
-                room = TransientRoom(GLOBAL_AWARENESS_ROOM, log=self.log, exception_handler=_log_room_exception)
-                await server.start_room(room)
-                server.add_room(GLOBAL_AWARENESS_ROOM, room)
-            return room
 
     def _update_global_fields(self, agent: Agent) -> None:
         if agent.global_peer is None:
@@ -370,27 +324,11 @@ class AgentPeers:
         offset = length if index is None else max(0, min(index, length))
         return relative_position(ytext, offset)
 
-    def _record(
-        self, agent: Agent, activity_type: str, path: str | None, room_id: str | None, description: str
-    ) -> None:
-        self.activity.add(
-            ActivityEntry(
-                activity_type=activity_type,
-                user_id=agent.identity.username,
-                display_name=agent.identity.label,
-                is_agent=True,
-                source=SOURCE_MCP,
-                document_path=path,
-                session_id=room_id,
-                description=description,
-            )
-        )
-
     def _depart(self, peer: RoomPeer, reason: str) -> None:
         was_active = peer.active
         peer.leave()
         if was_active and peer.path is not None:
-            self._record(peer.agent, "leave", peer.path, peer.room_id, f"left {peer.path} ({reason})")
+            self._bridge.agent_did(peer.agent, "leave", peer.path, peer.room_id, f"left {peer.path} ({reason})")
 
     def _retire(self, key: tuple[Any, ...], agent: Agent, reason: str) -> None:
         if self._agents.get(key) is not agent:
@@ -421,42 +359,11 @@ class AgentPeers:
                     for peer in agent.peers():
                         peer.publish()
 
-    async def _on_collaboration_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        """jupyter-collaboration's join/leave of websocket collaborators: feed entries, and re-broadcast on join."""
-        room_id = str(data.get("roomid") or "")
-        username = str(data.get("username") or "")
-        action = str(data.get("action") or "")
-        path = self._path_of_room(room_id)
-        self.activity.add(
-            ActivityEntry(
-                activity_type=action,
-                user_id=username,
-                display_name=username,
-                is_agent=False,
-                source=SOURCE_COLLABORATION,
-                document_path=path,
-                session_id=room_id or None,
-                description=f"{'joined' if action == 'join' else 'left'} {path or room_id}",
-            )
-        )
-        if action == "join":
-            # The room does not send existing awareness to a newcomer: late joiners see agents at once.
-            for peer in list(self._by_client.values()):
-                if peer.room_id == room_id:
-                    peer.publish()
-
-    def _path_of_room(self, room_id: str) -> str | None:
-        fork = FORK_ROOMS.get(room_id)
-        if fork is not None:
-            # Activity in a fork is about the document it was made from.
-            room_id = fork["root_roomid"]
-        parts = room_id.split(":", 2)
-        if len(parts) != 3:
-            return None
-        try:
-            return self.rtc.file_ids.get_path(parts[2])
-        except Exception:  # noqa: BLE001 - the feed entry keeps the room id when the path is gone
-            return None
+    def _republish_in(self, room_id: str) -> None:
+        # The room does not send existing awareness to a newcomer: late joiners see agents at once.
+        for peer in list(self._by_client.values()):
+            if peer.room_id == room_id:
+                peer.publish()
 
 
 def source_text(document: OpenDocument, cell_id: str | None) -> Text | None:
@@ -469,28 +376,3 @@ def source_text(document: OpenDocument, cell_id: str | None) -> Text | None:
                 return ycell["source"]
         raise ToolFailure(NOT_FOUND, f"no cell with id '{cell_id}' in {document.path}")
     return document.doc.ydoc.get("source", type=Text)
-
-
-async def _wait_for_awareness(room: Any, condition: Callable[[], bool], timeout: float) -> bool:
-    if condition():
-        return True
-    reached = asyncio.Event()
-
-    def check(topic: str, changes: Any) -> None:
-        if condition():
-            reached.set()
-
-    subscription = room.awareness.observe(check)
-    try:
-        await asyncio.wait_for(reached.wait(), timeout)
-        return True
-    except asyncio.TimeoutError:
-        return condition()
-    finally:
-        room.awareness.unobserve(subscription)
-
-
-def _log_room_exception(exception: Exception, log: logging.Logger) -> bool:
-    # Upstream's choice too: a room's task group must survive one bad message.
-    log.error("global awareness room error", exc_info=exception)
-    return True

@@ -19,7 +19,7 @@ from ..rtc.adapter import FILE, NOTEBOOK
 from ..rtc.awareness import AwarenessReader, DocumentRoom
 from ..rtc.cursors import offset_of, relative_position
 from ..rtc.peers import source_text
-from .content import call, with_untrusted
+from .content import call, services, with_untrusted
 
 MAX_ACTIVITY_LIMIT = 200
 MAX_PRESENCE_MESSAGE = 280
@@ -41,7 +41,7 @@ class TextSelection(BaseModel):
 
 def _reader() -> AwarenessReader:
     current = call()
-    return AwarenessReader(current.app.rtc, current.app.peers, current.can_read)
+    return AwarenessReader(services().rtc, services().peers, current.can_read)
 
 
 def _kind_of(path: str) -> str:
@@ -96,7 +96,7 @@ async def set_user_presence(
     if message is not None and len(message) > MAX_PRESENCE_MESSAGE:
         raise ToolFailure(INVALID_ARGUMENT, f"message is limited to {MAX_PRESENCE_MESSAGE} characters")
     current = call()
-    agent = await current.app.peers.set_presence(current.principal, current.mcp_session_id, status, message)
+    agent = await services().peers.set_presence(current.principal, current.mcp_session_id, status, message)
     return {
         "user_id": agent.identity.username,
         "display_name": agent.identity.label,
@@ -114,7 +114,7 @@ async def get_user_cursors(document_path: str) -> dict[str, Any]:
     current = call()
     path = current.paths[0]
     kind = _kind_of(path)
-    rtc = current.app.rtc
+    rtc = services().rtc
     await rtc.require_file(path, kind)
     room_id, file_id = rtc.room_id_for(path, kind)
     reader = _reader()
@@ -142,7 +142,7 @@ async def update_cursor_position(
         raise ToolFailure(INVALID_ARGUMENT, "cell_id applies to notebooks only")
     if kind == NOTEBOOK and not cell_id:
         raise ToolFailure(INVALID_ARGUMENT, "cell_id is required for notebooks")
-    async with current.app.rtc.open(path, kind) as document:
+    async with services().rtc.open(path, kind) as document:
         ytext = source_text(document, cell_id)
         assert ytext is not None
         text = str(ytext)
@@ -156,7 +156,7 @@ async def update_cursor_position(
             if head not in (start, end):
                 raise ToolFailure(INVALID_ARGUMENT, "position must be the start or the end of the selection")
             anchor = start if head == end else end
-        peer = await current.app.peers.set_cursor(
+        peer = await services().peers.set_cursor(
             current.principal,
             current.mcp_session_id,
             document,
@@ -218,14 +218,14 @@ async def broadcast_user_activity(
         if size > MAX_METADATA_BYTES:
             raise ToolFailure(INVALID_ARGUMENT, f"metadata is limited to {MAX_METADATA_BYTES} bytes of JSON")
     current = call()
-    peers = current.app.peers
+    peers = services().peers
     if document_path is None:
         entry = await peers.broadcast(
             current.principal, current.mcp_session_id, activity_type, description, metadata, None
         )
     else:
         path = current.paths[0]
-        async with current.app.rtc.open(path, _kind_of(path)) as document:
+        async with services().rtc.open(path, _kind_of(path)) as document:
             entry = await peers.broadcast(
                 current.principal, current.mcp_session_id, activity_type, description, metadata, document
             )
@@ -243,7 +243,7 @@ async def get_active_sessions(document_path: str | None = None) -> dict[str, Any
         {
             "sessions": sessions,
             "count": len(sessions),
-            "collaboration_session_id": call().app.rtc.collaboration_session_id(),
+            "collaboration_session_id": services().rtc.collaboration_session_id(),
         }
     )
 
@@ -255,11 +255,11 @@ async def join_session(session_id: str) -> dict[str, Any]:
     current = call()
     path = current.paths[0]
     kind = NOTEBOOK if session_id.startswith("json:notebook:") else FILE
-    async with current.app.rtc.open(path, kind) as document:
+    async with services().rtc.open(path, kind) as document:
         if document.room_id != session_id:
             raise ToolFailure(NOT_FOUND, f"no collaboration session '{session_id}'")
-        peer = await current.app.peers.join(current.principal, current.mcp_session_id, document)
-        visible = await current.app.peers.wait_visible(peer, document.room)
+        peer = await services().peers.join(current.principal, current.mcp_session_id, document)
+        visible = await services().peers.wait_visible(peer, document.room)
         participants = _reader().sessions(path)
     return with_untrusted(
         {
@@ -279,8 +279,8 @@ async def leave_session(session_id: str) -> dict[str, Any]:
     Only your own agent leaves; `left` is false when you were not in it.
     """
     current = call()
-    peers = current.app.peers
-    room = current.app.rtc.live_room(session_id)
+    peers = services().peers
+    room = services().rtc.live_room(session_id)
     gone = peers.leave(current.principal, session_id)
     if room is not None:
         await peers.wait_gone(gone, room)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..gateway.context import CallContext, current_call
+from ..rtc.services import Services
 
 UNTRUSTED = {
     "untrusted_content": True,
@@ -28,6 +29,14 @@ CUT_MARK = "…"
 def call() -> CallContext:
     """The gateway's context for the tool call being served."""
     return current_call.get()
+
+
+def services() -> Services:
+    """The typed services the extension built, for the tool call being served."""
+    found = current_call.get().services
+    if found is None:
+        raise RuntimeError("tool call without the extension's services")
+    return found
 
 
 def walk(root: Path, under: str, accept: Callable[[str], bool], limit: int) -> tuple[list[str], bool]:
@@ -65,8 +74,8 @@ def walk(root: Path, under: str, accept: Callable[[str], bool], limit: int) -> t
 async def listing(under: str, accept: Callable[[str], bool]) -> tuple[list[str], bool]:
     """The walk of a listing tool, off the event loop and capped; only what the caller may read comes back."""
     current = call()
-    app = current.app
-    found, truncated = await asyncio.to_thread(walk, app.root, under, accept, app.listing_max_entries)
+    svc = services()
+    found, truncated = await asyncio.to_thread(walk, svc.root, under, accept, svc.limits.listing_max_entries)
     return current.readable(found), truncated
 
 

@@ -15,14 +15,13 @@ from typing import Any
 
 from pycrdt import Text
 
-from ..gateway.errors import CONFLICT, INVALID_ARGUMENT, UNAVAILABLE, ToolFailure
+from ..gateway.errors import CONFLICT, INVALID_ARGUMENT, ToolFailure
 from ..rtc.adapter import FILE, NOTEBOOK, OpenDocument, version_of
 from ..rtc.diff import edits_to
 from ..rtc.history import (
     DocumentHistory,
     attributed,
     content_applier,
-    history_unavailable_reason,
     recorded,
 )
 from ..rtc.text import (
@@ -32,9 +31,8 @@ from ..rtc.text import (
     checked_length,
     checked_position,
 )
-from ..rtc.ystore import settled, store_class_in_use
-from .content import bounded_collaborators, call, listing, with_untrusted
-from .text_kinds import ANY_TEXT, FILE_TYPES, is_text_file, kind_of
+from ..rtc.text_kinds import ANY_TEXT, FILE_TYPES, is_text_file, kind_of, require_text
+from .content import bounded_collaborators, call, listing, services, with_untrusted
 
 MAX_HISTORY_LIMIT = 500
 
@@ -45,9 +43,7 @@ def _document_kind(path: str) -> str:
 
 
 def _require_text(path: str) -> None:
-    file = call().app.root / path
-    if file.is_file() and not is_text_file(file):
-        raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a binary file, not a text document")
+    require_text(services().root, path)
 
 
 def _check_file_type(file_type: str | None) -> None:
@@ -68,12 +64,12 @@ def _check_version(document: OpenDocument, expected_version: str | None) -> None
 
 
 def _collaboration_state(document: OpenDocument) -> dict[str, Any]:
-    app = call().app
+    svc = services()
     return {
-        **bounded_collaborators(app.rtc.collaboration_state(document)),
+        **bounded_collaborators(svc.rtc.collaboration_state(document)),
         "forks": [
             {"fork_id": fork.id, "title": fork.title, "synchronize": fork.synchronize}
-            for fork in app.forks.forks_of(document.path)
+            for fork in svc.forks.forks_of(document.path)
         ],
     }
 
@@ -84,7 +80,7 @@ def _text_of(document: OpenDocument) -> Text:
 
 def _open_text(path: str, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
     _require_text(path)
-    return call().app.forks.open_target(path, FILE, fork_id)
+    return services().forks.open_target(path, FILE, fork_id)
 
 
 # Reads the live text and returns (the text the edits apply to, the edits, where the cursor ends).
@@ -107,7 +103,7 @@ async def _write_text(
 ) -> dict[str, Any]:
     """Apply the edits `plan` computes from the current text; the result carries length, version and cursor."""
     current = call()
-    app = current.app
+    svc = services()
     async with _open_text(path, fork_id) as document:
         _check_version(document, expected_version)
         ytext = _text_of(document)
@@ -115,14 +111,14 @@ async def _write_text(
         # collaborators type meanwhile is theirs.
         content, edits, cursor = await plan(lambda: str(ytext))
         _check_version(document, expected_version)
-        async with recorded(document, app.attribution, current.principal, tool, fork_id):
+        async with recorded(document, svc.attribution, current.principal, tool, fork_id):
             if edits:
                 with document.doc.ydoc.transaction():
                     apply_edits(ytext, content, edits)
         length = len(content) + sum(len(edit.text) - (edit.end - edit.start) for edit in edits)
         version = version_of(document.doc.ydoc)
         if fork_id is None:
-            await app.peers.touch(current.principal, current.mcp_session_id, document, index=cursor)
+            await svc.peers.touch(current.principal, current.mcp_session_id, tool, document, index=cursor)
     result: dict[str, Any] = {"path": document.path, "length": length, "version": version, "changed": bool(edits)}
     if fork_id is not None:
         result["fork_id"] = fork_id
@@ -142,9 +138,8 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     then says so (narrow the listing with `path`).
     """
     _check_file_type(file_type)
-    current = call()
-    rtc = current.app.rtc
-    root = current.app.root
+    rtc = services().rtc
+    root = services().root
 
     def accept(relative: str) -> bool:
         if relative.endswith(".ipynb"):
@@ -187,7 +182,7 @@ async def get_document(
         content = str(_text_of(document))
         if isinstance(offset, bool) or not 0 <= offset <= len(content):
             raise ToolFailure(INVALID_ARGUMENT, f"offset must be between 0 and {len(content)}, not {offset}")
-        part = content[offset : offset + call().app.document_read_max_chars]
+        part = content[offset : offset + services().limits.document_read_max_chars]
         result: dict[str, Any] = {
             "path": document.path,
             "file_type": kind_of(document.path),
@@ -298,24 +293,7 @@ async def delete_text(
 
 
 async def _history(path: str, kind: str) -> DocumentHistory:
-    app = call().app
-    rtc = app.rtc
-    await rtc.require_file(path, kind)
-    if kind == FILE:
-        _require_text(path)
-    store_class = store_class_in_use(rtc.ydoc_extension)
-    if store_class is None:
-        raise ToolFailure(UNAVAILABLE, history_unavailable_reason())
-    room_id, file_id = rtc.room_id_for(path, kind)
-    room = rtc.live_room(room_id)
-    if room is not None:
-        await settled(room)
-    await app.attribution.settled(file_id)
-    quiet_period = app.history_quiet_period
-    history = await DocumentHistory(store_class.database(), app.attribution, kind, file_id, quiet_period).load()
-    # Content from before a move into this folder is shown only to those who could read it where it was.
-    history.restrict(app.moves.former_paths(path), call().can_read)
-    return history
+    return await services().history.load(path, kind, call().can_read)
 
 
 async def get_document_history(path: str, limit: int = 10) -> dict[str, Any]:
@@ -349,19 +327,19 @@ async def restore_document_version(path: str, version_id: str, expected_version:
     so a later restore can undo it. Unknown `version_id`: `not_found`.
     """
     current = call()
-    app = current.app
+    svc = services()
     kind = _document_kind(path)
     history = await _history(path, kind)
     content = await asyncio.to_thread(history.content_at, history.find(version_id))
-    async with app.rtc.open(path, kind) as document:
+    async with svc.rtc.open(path, kind) as document:
         _check_version(document, expected_version)
         apply = await content_applier(document, content)
-        async with attributed(document, app.attribution, current.principal, "restore_document_version"):
+        async with attributed(document, svc.attribution, current.principal, "restore_document_version"):
             changed = apply()
         if changed:
-            await app.rtc.save_now(document)
+            await svc.rtc.save_now(document)
         version = version_of(document.doc.ydoc)
-        await app.peers.touch(current.principal, current.mcp_session_id, document)
+        await svc.peers.touch(current.principal, current.mcp_session_id, current.tool, document)
     return {"path": path, "kind": kind, "restored_version": version_id, "changed": changed, "version": version}
 
 
@@ -381,7 +359,7 @@ async def fork_document(
     kind = _document_kind(path)
     if kind == FILE:
         _require_text(path)
-    fork = await current.app.forks.create(
+    fork = await services().forks.create(
         path,
         kind,
         title=title or "",
@@ -389,7 +367,7 @@ async def fork_document(
         synchronize=synchronize,
         created_by=current.principal.user,
     )
-    return {**fork.describe(), "expires_in_seconds": current.app.forks.ttl}
+    return {**fork.describe(), "expires_in_seconds": services().forks.ttl}
 
 
 async def merge_document_fork(path: str, fork_id: str, discard: bool = False) -> dict[str, Any]:
@@ -400,16 +378,16 @@ async def merge_document_fork(path: str, fork_id: str, discard: bool = False) ->
     refused. `discard=true` closes the fork without merging.
     """
     current = call()
-    app = current.app
-    fork = app.forks.fork_of(fork_id, path)
+    svc = services()
+    fork = svc.forks.fork_of(fork_id, path)
     if discard:
-        await app.forks.end(fork_id, by=current.principal.user)
+        await svc.forks.end(fork_id, by=current.principal.user)
         return {"path": path, "fork_id": fork_id, "merged": False, "closed": True}
-    async with app.rtc.open(path, fork.root.kind) as root:
-        async with attributed(root, app.attribution, current.principal, "merge_document_fork"):
-            app.forks.merge_into(fork, root)
-        await app.forks.end(fork_id, by=current.principal.user)
-        await app.rtc.save_now(root)
+    async with svc.rtc.open(path, fork.root.kind) as root:
+        async with attributed(root, svc.attribution, current.principal, "merge_document_fork"):
+            svc.forks.merge_into(fork, root)
+        await svc.forks.end(fork_id, by=current.principal.user)
+        await svc.rtc.save_now(root)
         version = version_of(root.doc.ydoc)
-        await app.peers.touch(current.principal, current.mcp_session_id, root)
+        await svc.peers.touch(current.principal, current.mcp_session_id, current.tool, root)
     return {"path": path, "fork_id": fork_id, "merged": True, "closed": True, "version": version}

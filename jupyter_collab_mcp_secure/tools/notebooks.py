@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 import re
-import time
 from typing import Any
 
 from jupyter_client.kernelspec import NoSuchKernel
@@ -16,8 +13,9 @@ from mcp.server.mcpserver import Context
 from ..gateway.context import CallContext
 from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
+from ..rtc.cell_runs import CellRun
 from ..rtc.diff import edits_to
-from ..rtc.execution import DEAD, INTERRUPT_GRACE, Execution, Executions
+from ..rtc.execution import DEAD
 from ..rtc.history import recorded
 from ..rtc.notebook import (
     all_cells,
@@ -28,20 +26,11 @@ from ..rtc.notebook import (
     notebook_language,
     require_version,
 )
-from ..rtc.notebook_edit import (
-    CELL_TYPES,
-    LiveCellOutputs,
-    converted_cell,
-    new_cell,
-)
+from ..rtc.notebook_edit import CELL_TYPES, converted_cell, new_cell
 from ..rtc.outputs import bound_outputs
+from ..rtc.services import Services
 from ..rtc.text import apply_edits
-from .content import bounded_collaborators, call, listing, with_untrusted
-
-log = logging.getLogger(__name__)
-
-# How often a long silent execution sends a progress notification.
-HEARTBEAT_SECONDS = 5.0
+from .content import bounded_collaborators, call, listing, services, with_untrusted
 
 
 async def list_notebooks(path: str | None = None) -> dict[str, Any]:
@@ -52,7 +41,7 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     A very large tree is examined only up to the server's limit: `truncated`
     then says so (narrow the listing with `path`).
     """
-    rtc = call().app.rtc
+    rtc = services().rtc
     found, truncated = await listing(path or "", lambda relative: relative.endswith(".ipynb"))
     notebooks = []
     for notebook_path in found:
@@ -80,9 +69,8 @@ async def get_notebook(
     someone changed it since. With `fork_id` (from fork_document), read that
     fork of the notebook instead.
     """
-    current = call()
-    cap = current.app.output_max_chars
-    async with _open_notebook(current, path, fork_id) as document:
+    cap = services().limits.output_max_chars
+    async with _open_notebook(path, fork_id) as document:
         nb = document.doc
         cells = []
         for cell in all_cells(nb):
@@ -101,11 +89,11 @@ async def get_notebook(
             "version": version_of(nb.ydoc),
             "cell_count": len(cells),
             "kernelspec": kernelspec(nb),
-            "language": notebook_language(nb, functools.partial(_installed_language, current)),
+            "language": notebook_language(nb, _installed_language),
             "cells": cells,
         }
         if include_collaboration_state:
-            result["collaboration"] = bounded_collaborators(current.app.rtc.collaboration_state(document))
+            result["collaboration"] = bounded_collaborators(services().rtc.collaboration_state(document))
     return with_untrusted(result)
 
 
@@ -115,17 +103,17 @@ async def create_notebook_session(path: str) -> dict[str, Any]:
     `session_id` is the collaboration room id (`json:notebook:<file_id>`); it
     is what join_session, leave_session and get_active_sessions use.
     """
-    current = call()
-    async with current.app.rtc.open(path, NOTEBOOK) as document:
-        state = bounded_collaborators(current.app.rtc.collaboration_state(document))
+    rtc = services().rtc
+    async with rtc.open(path, NOTEBOOK) as document:
+        state = bounded_collaborators(rtc.collaboration_state(document))
     return with_untrusted(
         {"path": document.path, "session_id": document.room_id, "format": "json", "type": NOTEBOOK, **state}
     )
 
 
-def _installed_language(current: CallContext, kernel_name: str) -> str | None:
+def _installed_language(kernel_name: str) -> str | None:
     try:
-        return current.app.serverapp.kernel_spec_manager.get_kernel_spec(kernel_name).language
+        return services().kernel_specs.get_kernel_spec(kernel_name).language
     except (NoSuchKernel, OSError, ValueError):
         return None  # not installed here, or its kernel.json is unreadable
 
@@ -135,23 +123,21 @@ def _check_cell_type(cell_type: str | None) -> None:
         raise ToolFailure(INVALID_ARGUMENT, f"cell_type must be one of {', '.join(CELL_TYPES)}, not {cell_type!r}")
 
 
-def _open_notebook(
-    current: CallContext, path: str, fork_id: str | None
-) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
+def _open_notebook(path: str, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
     """The live notebook at `path`, or its fork `fork_id` (forks are authorized on their root path)."""
-    return current.app.forks.open_target(path, NOTEBOOK, fork_id)
+    return services().forks.open_target(path, NOTEBOOK, fork_id)
 
 
 def _recorded(
     current: CallContext, document: OpenDocument, fork_id: str | None
 ) -> contextlib.AbstractAsyncContextManager[None]:
-    return recorded(document, current.app.attribution, current.principal, current.tool, fork_id)
+    return recorded(document, services().attribution, current.principal, current.tool, fork_id)
 
 
 async def _show_agent(current: CallContext, document: OpenDocument, fork_id: str | None, cell_id: str | None) -> None:
     """The agent appears in the notebook's room, its cursor at the cell it touched (a fork has no people in it)."""
     if fork_id is None:
-        await current.app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
+        await services().peers.touch(current.principal, current.mcp_session_id, current.tool, document, cell_id=cell_id)
 
 
 async def update_notebook_cell(
@@ -174,7 +160,7 @@ async def update_notebook_cell(
     """
     _check_cell_type(cell_type)
     current = call()
-    async with _open_notebook(current, path, fork_id) as document:
+    async with _open_notebook(path, fork_id) as document:
         nb = document.doc
         index, ycell = find_cell(nb, cell_id)
         cell = cell_identity(ycell)
@@ -223,7 +209,7 @@ async def insert_notebook_cell(
     """
     _check_cell_type(cell_type)
     current = call()
-    async with _open_notebook(current, path, fork_id) as document:
+    async with _open_notebook(path, fork_id) as document:
         nb = document.doc
         require_version(nb, None, expected_version)
         count = len(nb.ycells)
@@ -256,7 +242,7 @@ async def delete_notebook_cell(
     `fork_id` edits that fork instead.
     """
     current = call()
-    async with _open_notebook(current, path, fork_id) as document:
+    async with _open_notebook(path, fork_id) as document:
         nb = document.doc
         index, ycell = find_cell(nb, cell_id)
         require_version(nb, cell_identity(ycell), expected_version)
@@ -293,24 +279,41 @@ async def execute_notebook_cell(
     if isinstance(timeout, bool) or timeout <= 0:
         raise ToolFailure(INVALID_ARGUMENT, f"timeout must be a positive number of seconds, not {timeout}")
     current = call()
-    timeout = min(timeout, current.app.execution_timeout_max)
-    answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-    # Not a child of this call: a client that goes away cancels the call, never the execution
-    # (nor its lease on the room).
-    run = asyncio.create_task(_execute(current, path, cell_id, timeout, expected_version, ctx, answer))
-    run.add_done_callback(_log_failure)
-    answer.add_done_callback(_consume)
+    runs = services()
+
+    async def progress(count: int, message: str) -> None:
+        if ctx is not None:
+            await ctx.report_progress(count, None, message)
+
+    answer, run = runs.cell_runs.start(
+        current.principal,
+        current.mcp_session_id,
+        current.tool,
+        path,
+        cell_id,
+        min(timeout, runs.limits.execution_timeout_max),
+        expected_version,
+        progress,
+    )
     try:
-        return await asyncio.shield(answer)
+        ended = await asyncio.shield(answer)
     except asyncio.CancelledError:
         # The client went away; the cell runs on (as when a person closes the tab) and its end is audited.
-        run.add_done_callback(lambda _: _audit_detached_end(current, answer))
+        run.add_done_callback(lambda _: _audit_detached_end(runs, current, answer))
         raise
+    return _result(ended, runs.limits.output_max_chars)
 
 
-def _audit_detached_end(current: CallContext, answer: asyncio.Future[dict[str, Any]]) -> None:
-    failure = answer.exception() if answer.done() and not answer.cancelled() else None
-    current.app.audit.record(
+def _audit_detached_end(runs: Services, current: CallContext, answer: asyncio.Future[CellRun]) -> None:
+    failure: BaseException | None = None
+    if answer.done() and not answer.cancelled():
+        failure = answer.exception()
+        if failure is None:
+            try:
+                _result(answer.result(), runs.limits.output_max_chars)
+            except ToolFailure as shaped:
+                failure = shaped
+    runs.audit.record(
         {
             "event": "execution_finished",
             "detached": True,
@@ -327,117 +330,33 @@ def _audit_detached_end(current: CallContext, answer: asyncio.Future[dict[str, A
     )
 
 
-async def _execute(
-    current: CallContext,
-    path: str,
-    cell_id: str,
-    timeout: float,
-    expected_version: str | None,
-    ctx: Context | None,
-    answer: asyncio.Future[dict[str, Any]],
-) -> None:
-    app = current.app
-    executions = app.executions
-
-    async def progress(count: int, message: str) -> None:
-        if ctx is not None and not answer.done():
-            with contextlib.suppress(Exception):
-                await ctx.report_progress(count, None, message)
-
-    try:
-        async with app.rtc.open(path, NOTEBOOK) as document:
-            nb = document.doc
-            started = time.time()
-            _, ycell = find_cell(nb, cell_id)
-            cell = cell_identity(ycell)
-            if cell["cell_type"] != "code":
-                raise ToolFailure(
-                    INVALID_ARGUMENT, f"cell '{cell_id}' is a {cell['cell_type']} cell; only code cells run"
-                )
-            require_version(nb, cell, expected_version)
-            kernel_id = await executions.kernel_for(document.path, (kernelspec(nb) or {}).get("name"))
-            deadline = asyncio.get_running_loop().time() + timeout
-            outputs = LiveCellOutputs(nb, cell_id)
-            watch, execution = await executions.start(kernel_id, cell["source"], outputs, progress, timeout)
-            await app.peers.touch(current.principal, current.mcp_session_id, document, cell_id=cell_id)
-            await progress(0, "running")
-            loop = asyncio.get_running_loop()
-            while not watch.done():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    answer.set_exception(
-                        await _timed_out(executions, kernel_id, watch, execution, outputs, app.output_max_chars)
-                    )
-                    await asyncio.shield(watch)
-                    break
-                # A cell that prints nothing for a while still tells the client it is alive.
-                if not (await asyncio.wait({watch}, timeout=min(remaining, HEARTBEAT_SECONDS)))[0]:
-                    await progress(len(outputs.outputs), f"running for {loop.time() - deadline + timeout:.0f} s")
-            app.attribution.record(
-                file_id=document.file_id, started=started, principal=current.principal, tool=current.tool
-            )
-            if not answer.done():
-                answer.set_result(
-                    _result(document.path, cell_id, kernel_id, watch.result(), outputs, app.output_max_chars)
-                )
-    except BaseException as error:
-        if not answer.done():
-            answer.set_exception(
-                error
-                if isinstance(error, ToolFailure)
-                else ToolFailure(UNAVAILABLE, f"the execution failed ({type(error).__name__})")
-            )
-        if not isinstance(error, (ToolFailure, asyncio.CancelledError)):
-            raise
-
-
-async def _timed_out(
-    executions: Executions,
-    kernel_id: str,
-    watch: asyncio.Task[Execution],
-    execution: Execution,
-    outputs: LiveCellOutputs,
-    cap: int,
-) -> ToolFailure:
-    """Interrupt a cell that ran out of time and describe what it did; a cell still queued is left alone."""
-    if not execution.started:
-        message = (
-            "the kernel was busy with other work for the whole timeout; the cell is queued and will run when it is free"
-        )
-    else:
-        await executions.interrupt(kernel_id)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(watch), INTERRUPT_GRACE)
-        message = "the cell ran out of time and the kernel was interrupted"
-        if not watch.done():
-            message += "; it has not stopped yet (the kernel may need a restart)"
-    return ToolFailure(
-        TIMEOUT,
-        message,
-        **with_untrusted({"interrupted": execution.started, "outputs": bound_outputs(outputs.outputs, cap)}),
-    )
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def _result(
-    path: str, cell_id: str, kernel_id: str, execution: Execution, outputs: LiveCellOutputs, cap: int
-) -> dict[str, Any]:
+def _result(ended: CellRun, cap: int) -> dict[str, Any]:
+    """What the model is told of a run: its outputs and status, or why it has none yet."""
+    if ended.timed_out is not None:
+        raise ToolFailure(
+            TIMEOUT,
+            ended.timed_out,
+            **with_untrusted({"interrupted": ended.interrupted, "outputs": ended.outputs}),
+        )
+    execution = ended.execution
+    assert execution is not None
     if execution.status == DEAD:
         raise ToolFailure(
             UNAVAILABLE,
             "the kernel died while running the cell; it is being restarted (its variables are gone): "
             "run the cell again",
-            **with_untrusted({"outputs": bound_outputs(outputs.outputs, cap)}),
+            **with_untrusted({"outputs": ended.outputs}),
         )
     result: dict[str, Any] = {
-        "path": path,
-        "cell_id": cell_id,
-        "kernel_id": kernel_id,
+        "path": ended.path,
+        "cell_id": ended.cell_id,
+        "kernel_id": ended.kernel_id,
         "status": execution.status,
         "execution_count": execution.execution_count,
-        "outputs": bound_outputs(outputs.outputs, cap),
+        "outputs": ended.outputs,
     }
     if execution.error is not None:
         traceback = _ANSI.sub("", "\n".join(execution.error.get("traceback") or []))
@@ -445,14 +364,3 @@ def _result(
         result["evalue"] = execution.error.get("evalue")
         result["traceback"] = traceback[:cap]
     return with_untrusted(result)
-
-
-def _consume(answer: asyncio.Future[Any]) -> None:
-    # When the client went away nobody awaits the answer; retrieving it here keeps asyncio from warning.
-    if not answer.cancelled():
-        answer.exception()
-
-
-def _log_failure(run: asyncio.Task[None]) -> None:
-    if not run.cancelled() and run.exception() is not None:
-        log.error("notebook execution failed", exc_info=run.exception())

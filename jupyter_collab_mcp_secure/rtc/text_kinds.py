@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from ..gateway.errors import INVALID_ARGUMENT, ToolFailure
+
 # Kinds by file extension; anything else that is valid UTF-8 is plain "text".
 _KINDS = {
     ".txt": "text", ".text": "text", ".log": "text",
@@ -48,3 +50,10 @@ def is_text_file(file: Path) -> bool:
         truncated = len(head) == _SNIFF_BYTES and error.start >= len(head) - 3
         return truncated and error.reason == "unexpected end of data"
     return True
+
+
+def require_text(root: Path, path: str) -> None:
+    """Refuse a binary file where a text document is expected (a missing file is left to the caller)."""
+    file = root / path
+    if file.is_file() and not is_text_file(file):
+        raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a binary file, not a text document")
