@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
@@ -44,6 +43,7 @@ from .rtc.peers import AgentPeers
 from .rtc.services import Limits, Services
 from .rtc.ystore import install_ystore
 from .server import build_mcp_server, run_tool, tool_function
+from .state_dir import default_state_dir
 from .transport.handlers import (
     METADATA_PATH,
     OAUTH_FALLBACK_PATTERNS,
@@ -206,14 +206,16 @@ class CollabMCP(
 
     state_dir = Unicode(
         help=(
-            "Folder for this extension's own state (edit attribution, history store). Keep it "
-            "outside the served root, or deny it in the policy. Default: <jupyter data dir>/collab_mcp_secure."
+            "Folder for this extension's own state: edit attribution, moves, history store, and by default the "
+            "audit trail and its digest key (in <state_dir>/audit/, unless audit_log or audit_digest_key_file "
+            "say otherwise). Keep it outside the served root, or deny it in the policy. "
+            "Default: <jupyter data dir>/collab_mcp_secure."
         ),
     ).tag(config=True)
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
-        return str(Path(jupyter_data_dir()) / "collab_mcp_secure")
+        return str(default_state_dir())
 
     agent_idle_timeout = Float(
         120,

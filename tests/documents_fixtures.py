@@ -49,15 +49,6 @@ def source_of(peer: Collaborator) -> str:
     return str(peer.doc.get("source", type=Text))
 
 
-async def eventually(predicate: Callable[[], Any], timeout: float = 20) -> None:
-    """Poll a condition that other processes make true (files saved, rooms closed)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-
-
 async def fork_holds(
     server: JupyterServer, fork_id: str, predicate: Callable[[Any], bool], attempts: int = 100
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -25,8 +26,9 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import Implementation
-from pycrdt import Awareness, Doc
-from pycrdt._sync import (
+from pycrdt import (
+    Awareness,
+    Doc,
     YMessageType,
     create_awareness_message,
     create_sync_message,
@@ -207,6 +209,26 @@ async def audit_records(
         await asyncio.sleep(0.05)
 
 
+async def eventually(
+    check: Callable[[], Any], accept: Callable[[Any], Any] = bool, timeout: float = 20, interval: float = 0.02
+) -> Any:
+    """The first result of `check` (sync or async) that `accept` takes, asking again every `interval` seconds.
+
+    For what another process, thread or task makes true (a file saved, a record written, an update
+    relayed); past `timeout` the test fails with the last result.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if accept(result):
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s; last result: {result!r}")
+        await asyncio.sleep(interval)
+
+
 @contextlib.asynccontextmanager
 async def mcp_client(
     server: JupyterServer,
@@ -338,3 +360,8 @@ class Collaborator(AwarenessPeer):
         while True:
             update = await self._updates.get()
             await self.websocket.send(create_update_message(update))
+            self._updates.task_done()
+
+    async def flush(self) -> None:
+        """Return once every local edit so far is on the wire: what this peer sends next, the server handles after."""
+        await self._updates.join()

@@ -31,7 +31,7 @@ async def test_every_record_names_its_server_the_trails_own_records_too(tmp_path
 
 def test_digest_key_warning_only_for_a_key_jupyter_serves(tmp_path, caplog):
     home = tmp_path / "home"
-    hidden_key = home / ".local" / "share" / "jupyter" / "collab_mcp" / "audit-digest.key"
+    hidden_key = home / ".local" / "share" / "jupyter" / "collab_mcp_secure" / "audit" / "audit-digest.key"
     with caplog.at_level(logging.WARNING, logger="t"):
         AuditConfig(audit_log="stdout", audit_digest_key_file=str(hidden_key)).make_audit_trail(
             str(home), logging.getLogger("t")

@@ -3,25 +3,17 @@ retention of rotated files, and refusal floods."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 
 from audit_fixtures import make_trail, records
+from harness import eventually
 
 from jupyter_collab_mcp_secure.audit.bounds import MAX_RECORD_BYTES
 from jupyter_collab_mcp_secure.audit.hashchain import START_EVENT, seal
 from jupyter_collab_mcp_secure.audit.sinks import FileSink
 from jupyter_collab_mcp_secure.audit.verify import verify_files
 from jupyter_collab_mcp_secure.ratelimit.refusals import RefusalBudget
-
-
-async def wait_until(predicate, attempts: int = 500) -> None:
-    for _ in range(attempts):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def test_caller_supplied_fields_are_bounded_and_the_chain_survives_a_restart(tmp_path):
@@ -105,12 +97,12 @@ async def test_a_removed_audit_file_or_folder_is_noticed_and_the_chain_goes_on_i
     await trail.start()
     log = folder / "audit.jsonl"
     trail.record({"event": "tool_call", "user": "alice", "n": 1})
-    await wait_until(lambda: len(records(log)) == 2)
+    await eventually(lambda: len(records(log)) == 2)
     head = records(log)[-1]["hash"]
 
     log.unlink()
     trail.record({"event": "tool_call", "user": "alice", "n": 2})
-    await wait_until(lambda: log.exists() and len(records(log)) == 2)
+    await eventually(lambda: log.exists() and len(records(log)) == 2)
     start, second = records(log)
     assert start["event"] == START_EVENT and start["reason"] == "reopen" and start["previous_file_missing"]
     assert start["prev_hash"] == head and second["n"] == 2
@@ -118,7 +110,7 @@ async def test_a_removed_audit_file_or_folder_is_noticed_and_the_chain_goes_on_i
 
     shutil.rmtree(folder)
     trail.record({"event": "tool_call", "user": "alice", "n": 3})
-    await wait_until(lambda: log.exists() and len(records(log)) == 2)
+    await eventually(lambda: log.exists() and len(records(log)) == 2)
     assert records(log)[0]["prev_hash"] == head and records(log)[1]["n"] == 3
     assert trail.healthy
     await trail.close()
@@ -149,7 +141,7 @@ async def test_a_refusal_flood_costs_a_few_lines(tmp_path):
         trail.auth_failure("203.0.113.5", "invalid token", "jwt")
     trail.record_refusal({"event": "tool_call", "user": "eve", "error_code": "rate_limited"}, "jupyter:eve")
     log = tmp_path / "audit.jsonl"
-    await wait_until(lambda: any(r["event"] == "refusals_suppressed" for r in records(log)))
+    await eventually(lambda: any(r["event"] == "refusals_suppressed" for r in records(log)))
     await trail.close()
     written = records(log)
     assert len(written) <= 10

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 from audit_fixtures import FlakyDisk, make_trail, records
+from harness import eventually
 from jupyter_events import EventLogger
 
 from jupyter_collab_mcp_secure.audit.config import AuditConfig, default_audit_log
@@ -18,14 +19,7 @@ from jupyter_collab_mcp_secure.audit.hashchain import GENESIS, START_EVENT
 from jupyter_collab_mcp_secure.audit.sinks import FileSink, StreamSink
 from jupyter_collab_mcp_secure.audit.trail import SCHEMA_ID, AuditTrail
 from jupyter_collab_mcp_secure.audit.verify import verify_files
-
-
-async def wait_until(predicate, attempts: int = 500) -> None:
-    for _ in range(attempts):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
+from jupyter_collab_mcp_secure.extension import CollabMCP
 
 
 async def test_records_are_json_lines_with_a_chain_and_private_files(tmp_path):
@@ -181,7 +175,7 @@ async def test_unwritable_sink_makes_the_trail_unhealthy_until_it_recovers(tmp_p
         assert not trail.healthy
         trail.record({"event": "tool_call", "user": "alice", "outcome": "error"})
         blocker.unlink()  # the sink creates the directory on its next attempt
-        await wait_until(lambda: trail.healthy)
+        await eventually(lambda: trail.healthy)
         await trail.close()
     assert [r["event"] for r in records(blocker / "audit.jsonl")] == [START_EVENT, "tool_call"]
     assert sum("cannot write" in message for message in caplog.messages) == 1
@@ -192,13 +186,13 @@ async def test_write_failure_mid_run_is_retried_without_losing_records(tmp_path)
     trail = make_trail(tmp_path, sink=disk)
     await trail.start()
     trail.record({"event": "tool_call", "n": 0})
-    await wait_until(lambda: trail.records_written == 2)
+    await eventually(lambda: trail.records_written == 2)
     disk.full = True
     trail.record({"event": "tool_call", "n": 1})
-    await wait_until(lambda: not trail.healthy)
+    await eventually(lambda: not trail.healthy)
     trail.record({"event": "tool_call", "n": 2})
     disk.full = False
-    await wait_until(lambda: trail.healthy)
+    await eventually(lambda: trail.healthy)
     await trail.close()
     lines = records(tmp_path / "audit.jsonl")
     assert [r.get("n") for r in lines if r["event"] == "tool_call"] == [0, 1, 2]
@@ -212,11 +206,11 @@ async def test_overflowing_records_during_an_outage_leave_a_gap_marker(tmp_path)
     await trail.start()
     disk.full = True
     trail.record({"event": "tool_call", "n": 0})
-    await wait_until(lambda: not trail.healthy)
+    await eventually(lambda: not trail.healthy)
     for n in range(1, 12):
         trail.record({"event": "tool_call", "n": n})
     disk.full = False
-    await wait_until(lambda: trail.healthy)
+    await eventually(lambda: trail.healthy)
     await trail.close()
     lines = records(tmp_path / "audit.jsonl")
     assert [r["n"] for r in lines if r["event"] == "tool_call"] == [0, 1, 2, 3, 4]
@@ -265,19 +259,50 @@ async def test_records_are_also_jupyter_events(tmp_path):
     await trail.start()
     trail.record({"event": "tool_call", "user": "alice", "paths": ["a.ipynb"], "outcome": "ok"})
     await asyncio.to_thread(trail.auth_failure, "10.1.1.1", "expired", "jwt")  # from another thread
-    await wait_until(lambda: len(received) == 2)
+    await eventually(lambda: len(received) == 2)
     await trail.close()
     assert {data["event"] for _, data in received} == {"tool_call", "auth_failure"}
     assert all(schema == SCHEMA_ID and data["ts"].endswith("Z") for schema, data in received)
 
 
-def test_default_sink_is_a_data_dir_file_outside_the_root_else_stdout(tmp_path, monkeypatch):
+def test_default_sink_is_a_state_dir_file_outside_the_root_else_stdout(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
-    assert default_audit_log(tmp_path / "root") == str(tmp_path / "data" / "collab_mcp" / "audit.jsonl")
-    assert default_audit_log(tmp_path) == "stdout"
+    state_audit = tmp_path / "data" / "collab_mcp_secure" / "audit"
+    assert default_audit_log(tmp_path / "root", state_audit) == str(state_audit / "audit.jsonl")
+    assert default_audit_log(tmp_path, state_audit) == "stdout"
     config = AuditConfig()
     assert isinstance(config.make_audit_trail(str(tmp_path / "root"), logging.getLogger("t")).sink, FileSink)
     assert isinstance(config.make_audit_trail(str(tmp_path), logging.getLogger("t")).sink, StreamSink)
+
+
+async def test_moving_state_dir_moves_the_audit_trail_and_its_digest_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    for state_dir in (tmp_path / "state-a", tmp_path / "state-b"):
+        trail = CollabMCP(state_dir=str(state_dir)).make_audit_trail(str(tmp_path / "root"), logging.getLogger("t"))
+        await trail.start()
+        trail.record({"event": "tool_call", "user": "alice", "outcome": "ok"})
+        await trail.close()
+        assert [r["event"] for r in records(state_dir / "audit" / "audit.jsonl")][-1] == "tool_call"
+        assert (state_dir / "audit" / "audit.digest-key").is_file()
+    assert not (tmp_path / "data").exists()
+
+
+def test_auditing_to_stdout_keeps_its_key_and_head_under_state_dir(tmp_path):
+    config = CollabMCP(state_dir=str(tmp_path / "state"), audit_log="stdout")
+    trail = config.make_audit_trail(str(tmp_path / "root"), logging.getLogger("t"))
+    assert trail.digest_key_file == tmp_path / "state" / "audit" / "audit-digest.key"
+    assert trail.sink.head_file == tmp_path / "state" / "audit" / "audit-stdout.head"
+
+
+def test_explicit_audit_settings_win_over_state_dir(tmp_path):
+    config = CollabMCP(
+        state_dir=str(tmp_path / "state"),
+        audit_log=str(tmp_path / "logs" / "trail.jsonl"),
+        audit_digest_key_file=str(tmp_path / "keys" / "k"),
+    )
+    trail = config.make_audit_trail(str(tmp_path / "root"), logging.getLogger("t"))
+    assert trail.sink.path == tmp_path / "logs" / "trail.jsonl"
+    assert trail.digest_key_file == tmp_path / "keys" / "k"
 
 
 def test_an_audit_file_inside_the_served_root_is_refused(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from awareness_fixtures import (
@@ -14,7 +13,7 @@ from awareness_fixtures import (
     token_for,
     user_state,
 )
-from harness import LEGACY, Collaborator, call, call_error, mcp_client, write_notebook
+from harness import LEGACY, Collaborator, call, call_error, eventually, mcp_client, write_notebook
 from pycrdt import Array, Assoc, StickyIndex, Text
 
 
@@ -28,19 +27,6 @@ def new_text(server, path: str, content: str) -> str:
 def new_notebook(server, path: str, sources: list[str]) -> str:
     write_notebook(server.root / path, sources)
     return path
-
-
-async def eventually(
-    produce: Callable[[], Awaitable[dict[str, Any]]], accept: Callable[[dict[str, Any]], bool], timeout: float = 10
-) -> dict[str, Any]:
-    """Awareness updates reach the server asynchronously: ask until the answer shows them."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await produce()
-        if accept(result):
-            return result
-        assert asyncio.get_running_loop().time() < deadline, f"never accepted: {result}"
-        await asyncio.sleep(0.05)
 
 
 def yjs_position(ytext: Text, index: int) -> dict[str, Any]:
@@ -471,7 +457,9 @@ async def test_principals_cannot_remove_each_others_agents_and_see_only_what_the
         refused = await call(bob, "leave_session", session_id=lab.room_id)
         assert refused["left"] is False
         await call(bob, "set_user_presence", status="away")
-        await asyncio.sleep(0.3)
+        # Alice's next awareness update carries her agent's whole state: bob's call, done before, shows in it if at all.
+        await call(alice, "update_cursor_position", document_path=shared, position={"line": 0, "column": 1})
+        await lab.wait_for(lambda: (agent := agent_named(lab.awareness, "claude for alice")) and agent.get("cursors"))
         alice_agent = agent_named(lab.awareness, "claude for alice")
         assert alice_agent is not None and alice_agent["presence"]["status"] == "busy"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from documents_fixtures import eventually, source_of, unique_name, write_file
-from harness import Collaborator, call, call_error, mcp_client
+from documents_fixtures import source_of, unique_name, write_file
+from harness import Collaborator, call, call_error, eventually, mcp_client
 from pycrdt import Text
 
 
@@ -35,7 +35,10 @@ async def test_fork_is_listed_edited_apart_and_merged_with_concurrent_root_edits
         assert (await call(client, "get_document", path=path))["content"] == "start\nmiddle\nend\n"
 
         person.doc.get("source", type=Text).insert(len("start\nmiddle\nend\n"), "person 😀\n")
-        await eventually_content(client, path, "start\nmiddle\nend\nperson 😀\n")
+        await eventually(
+            lambda: call(client, "get_document", path=path),
+            lambda document: document["content"] == "start\nmiddle\nend\nperson 😀\n",
+        )
 
         merged = await call(client, "merge_document_fork", path=path, fork_id=fork_id)
         assert merged["merged"] is True
@@ -97,14 +100,6 @@ async def test_forks_never_merged_expire(server_factory) -> None:
         await eventually(lambda: listed_forks(running, root_room) == {})
         expired = await call_error(client, "get_document", path=path, fork_id=fork["fork_id"])
         assert expired["code"] == "not_found"
-
-
-async def eventually_content(client, path: str, expected: str, attempts: int = 200) -> None:
-    for _ in range(attempts):
-        if (await call(client, "get_document", path=path))["content"] == expected:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the document never became {expected!r}")
 
 
 async def test_notebook_fork_edited_with_the_notebook_tools_and_merged(docs_server) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 from awareness_fixtures import jwt_config, token_for
 from conftest import populate
-from harness import JupyterServer, call, call_error, mcp_client, start_server
+from harness import JupyterServer, call, call_error, eventually, mcp_client, start_server
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +31,10 @@ async def test_versions_from_before_a_move_need_read_where_the_document_was(shar
         everything = (await call(owner, "get_document_history", path="public/plan.txt"))["versions"]
     assert len(everything) >= 3
     async with mcp_client(shared_server, token_for("alice", "helper")) as alice:
-        for _ in range(100):
-            seen = (await call(alice, "get_document_history", path="public/plan.txt"))["versions"]
-            if len(seen) == 1:
-                break
-            await asyncio.sleep(0.05)
+        history = await eventually(
+            lambda: call(alice, "get_document_history", path="public/plan.txt"), lambda h: len(h["versions"]) == 1
+        )
+        seen = history["versions"]
         assert [version["id"] for version in seen] == [everything[0]["id"]]
         refused = await call_error(
             alice, "restore_document_version", path="public/plan.txt", version_id=everything[-1]["id"]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from documents_fixtures import (
-    eventually,
     fork_holds,
     join_fork,
     source_of,
     unique_name,
     write_file,
 )
-from harness import Collaborator, call, call_error, mcp_client, start_server, write_notebook
+from harness import Collaborator, call, call_error, eventually, mcp_client, start_server, write_notebook
 from pycrdt import Array, Map, Text
 
 
@@ -83,7 +82,7 @@ async def test_notebook_history_and_restore_across_a_merge_and_a_deleted_cell(do
         await person.wait_for(lambda: [cell["id"] for cell in cells] == original + ["from-fork"])
         del cells[1]  # then a person deletes a cell in JupyterLab
         after_delete = [original[0], original[2], "from-fork"]
-        await eventually_async(lambda: cell_ids(client, path), after_delete)
+        await eventually(lambda: cell_ids(client, path), lambda ids: ids == after_delete)
 
         history = await call(client, "get_document_history", path=path)
         assert history["kind"] == "notebook"
@@ -107,13 +106,6 @@ async def test_notebook_history_and_restore_across_a_merge_and_a_deleted_cell(do
 
 async def cell_ids(client, path: str) -> list[str]:
     return [cell["id"] for cell in (await call(client, "get_notebook", path=path))["cells"]]
-
-
-async def eventually_async(read, expected, attempts: int = 200) -> None:
-    for _ in range(attempts):
-        if await read() == expected:
-            return
-    raise AssertionError(f"never saw {expected!r}")
 
 
 async def test_history_survives_a_restart_and_lives_outside_the_root(server_factory) -> None:

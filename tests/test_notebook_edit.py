@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from harness import Collaborator, call, call_error, mcp_client, write_notebook
+from harness import Collaborator, call, call_error, eventually, mcp_client, write_notebook
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc, Text
 
@@ -105,10 +105,7 @@ async def test_update_is_a_minimal_edit_that_keeps_concurrent_typing(server) -> 
 
         merged = "a = 100\nb = 2\nc = 3  # typed by a person"
         await collab.wait_for(lambda: cells_of(collab)[0]["source"] == merged)
-        deadline = asyncio.get_running_loop().time() + 10
-        while (await call(client, "get_notebook", path=path))["cells"][0]["source"] != merged:
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
+        await eventually(lambda: call(client, "get_notebook", path=path), lambda nb: nb["cells"][0]["source"] == merged)
 
 
 async def test_cell_type_change_converts_the_cell(server) -> None:
@@ -151,10 +148,9 @@ async def test_expected_version_turns_stale_writes_into_conflicts(server) -> Non
         first, second = read["cells"]
         # A person edits the first cell after the agent read the notebook.
         YNotebook(collab.doc).ycells[0]["source"].insert(0, "# person\n")
-        deadline = asyncio.get_running_loop().time() + 10
-        while (await call(client, "get_notebook", path=path))["cells"][0]["version"] == first["version"]:
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: call(client, "get_notebook", path=path), lambda nb: nb["cells"][0]["version"] != first["version"]
+        )
 
         stale = await call_error(
             client,

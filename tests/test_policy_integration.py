@@ -162,9 +162,14 @@ async def test_rtc_read_only_connection_keeps_awareness_and_loses_updates(
         await watcher.wait_for(
             lambda: any(s.get("user", {}).get("name") == "editor" for s in watcher.awareness.states.values())
         )
-        editor.doc["meta"] = meta = Map()
-        meta["dropped"] = True
-        await asyncio.sleep(1.0)  # give a wrongly relayed update time to arrive
+        editor.doc["meta"] = Map({"dropped": True})
+        # The server handles one connection's messages in order: once the watcher sees the awareness
+        # sent after the update, the update was applied and relayed, or dropped.
+        await editor.flush()
+        await editor.set_awareness({"user": {"name": "editor", "edited": True}})
+        await watcher.wait_for(lambda: any(s.get("user", {}).get("edited") for s in watcher.awareness.states.values()))
+        async with Collaborator.join(guarded_server, "readonly/ro.ipynb") as late:
+            assert "dropped" not in late.doc.get("meta", type=Map)  # the room's own document never had it
         assert "dropped" not in watcher.doc.get("meta", type=Map)
     async with (
         Collaborator.join(guarded_server, "open/rw.ipynb") as editor,

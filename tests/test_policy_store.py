@@ -7,7 +7,7 @@ import hashlib
 import sqlite3
 
 import pytest
-from harness import audit_records, call, call_error, mcp_client, start_server
+from harness import audit_records, call, call_error, eventually, mcp_client, start_server
 from jwt_support import AUDIENCE, ISSUER, SECRET, token
 from policy_fixtures import MODEL, RecordingAuditTrail, principal
 
@@ -96,10 +96,7 @@ async def test_an_emptied_store_keeps_the_last_good_policy(tmp_path):
     try:
         with sqlite3.connect(tmp_path / "policy.db") as connection:
             connection.execute("DELETE FROM casbin_rule")
-        for _ in range(400):
-            if trail.reloads:
-                break
-            await asyncio.sleep(0.025)
+        await eventually(lambda: trail.reloads)
     finally:
         await engine.stop()
     assert [(r["ok"], r["sha256"]) for r in trail.reloads] == [(False, None)]
@@ -194,10 +191,7 @@ async def test_with_a_store_the_policy_file_is_not_watched_but_the_owner_file_is
         # Both files change in the same tick: the owner file's reload is the sign the tick was handled.
         unused.write_text("p, bob, **, admin, allow\n")
         owner_file.write_text("p, carol, docs/**, read, allow\n")
-        for _ in range(400):
-            if trail.reloads:
-                break
-            await asyncio.sleep(0.025)
+        await eventually(lambda: trail.reloads)
     finally:
         await engine.stop()
     assert [(r["ok"], r["source"]) for r in trail.reloads] == [(True, str(owner_file))]

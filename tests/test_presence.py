@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from awareness_fixtures import RawSession, agent_named, agent_states, user_state
-from harness import LEGACY, Collaborator, JupyterServer, call, mcp_client, start_server
+from harness import LEGACY, Collaborator, JupyterServer, call, eventually, mcp_client, start_server
 from pycrdt import Awareness, Encoder, create_awareness_message
 
 from jupyter_collab_mcp_secure.rtc.peers import MAX_AGENTS_PER_PRINCIPAL
@@ -191,21 +190,14 @@ async def test_jupyterlab_sees_a_short_cursor_name_and_the_full_line_in_the_pane
             "a-very-long-agent-client-name (self-declared) for owner · busy: reviewing · checking totals"
         )
         await lab.set_awareness(user_state("ada", "Ada Lovelace"))
-        online = await eventually_online(client, path, 2)
+        online = await eventually(
+            lambda: call(client, "get_online_users", document_path=path), lambda o: o["count"] >= 2
+        )
         agent = next(u for u in online["users"] if u["is_agent"])
         assert agent["display_name"] == "a-very-long-agent-client-name (self-declared) for owner"
         assert (online["people"], online["agents"]) == (1, 1)
         session = (await call(client, "get_active_sessions", document_path=path))["sessions"][0]
         assert (session["people_count"], session["agent_count"]) == (1, 1)
-
-
-async def eventually_online(client: Any, path: str, count: int) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        online = await call(client, "get_online_users", document_path=path)
-        if online["count"] >= count or asyncio.get_running_loop().time() > deadline:
-            return online
-        await asyncio.sleep(0.05)
 
 
 async def test_colours_are_values_a_client_can_draw(server: JupyterServer) -> None:
@@ -223,7 +215,14 @@ async def test_colours_are_values_a_client_can_draw(server: JupyterServer) -> No
         eve_state = user_state("eve", "Eve")
         eve_state["user"]["color"] = "url(javascript:alert(1))"
         await eve.set_awareness(eve_state)
-        users = {u["user_id"]: u for u in (await eventually_online(client, path, 3))["users"]}
+        users = {
+            u["user_id"]: u
+            for u in (
+                await eventually(
+                    lambda: call(client, "get_online_users", document_path=path), lambda o: o["count"] >= 3
+                )
+            )["users"]
+        }
         assert users["ada"]["color"] == "#ffad8e"
         assert users["grace"]["color"] == "#1f77b4"
         assert users["eve"]["color"] is None

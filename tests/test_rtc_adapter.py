@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from harness import Collaborator, call, mcp_client, write_notebook
+from harness import Collaborator, call, eventually, mcp_client, write_notebook
 
 
 async def open_rooms(client) -> set[str]:
@@ -19,17 +17,15 @@ async def test_rooms_opened_for_mcp_are_closed_when_idle_but_not_under_a_person(
     async with mcp_client(quick) as client:
         alone = (await call(client, "create_notebook_session", path="alone.ipynb"))["session_id"]
         assert alone in await open_rooms(client)
-        for _ in range(100):
-            if alone not in await open_rooms(client):
-                break
-            await asyncio.sleep(0.1)
-        assert alone not in await open_rooms(client)
+        await eventually(lambda: open_rooms(client), lambda rooms: alone not in rooms)
         # Reopening after the cleanup gives the same document, loaded again from disk.
         again = await call(client, "get_notebook", path="alone.ipynb")
         assert [cell["source"] for cell in again["cells"]] == ["a = 1"]
 
         async with Collaborator.join(quick, "shared.ipynb") as person:
             await call(client, "get_notebook", path="shared.ipynb")
-            await asyncio.sleep(1)
+            # Used after the shared room, the alone room closing proves the shared one's idle delay has passed too.
+            await call(client, "get_notebook", path="alone.ipynb")
+            await eventually(lambda: open_rooms(client), lambda rooms: alone not in rooms)
             # A room a person is in is left to upstream's own cleanup.
             assert person.room_id in await open_rooms(client)

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Float, HasTraits, Int, Unicode
 
 from ..config_ranges import not_negative, positive
+from ..state_dir import default_state_dir
 from .bounds import DEFAULT_MAX_CHARS
 from .sinks import FileSink, StreamSink
 from .trail import AuditTrail
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..ratelimit.refusals import RefusalBudget
 
 STDOUT = "stdout"
-STATE_DIR_NAME = "collab_mcp"
+AUDIT_DIR_NAME = "audit"
 
 
 class AuditConfig(HasTraits):
@@ -30,8 +30,8 @@ class AuditConfig(HasTraits):
         config=True,
         help="""Where the audit trail goes: a file path (JSON lines, created 0600; it must lie
         outside the served root) or "stdout" (JSON lines on the server's standard output, for a
-        cluster's log pipeline). Empty: collab_mcp/audit.jsonl in Jupyter's data directory
-        when that lies outside the served root, else stdout.""",
+        cluster's log pipeline). Empty: <state_dir>/audit/audit.jsonl when state_dir lies outside
+        the served root, else stdout.""",
     )
     audit_fsync = Bool(
         False,
@@ -81,7 +81,7 @@ class AuditConfig(HasTraits):
         config=True,
         help="""File holding the key for the keyed digest of tool arguments (created 0600 at first
         start). Empty: <audit file stem>.digest-key beside the audit file, or
-        collab_mcp/audit-digest.key in Jupyter's data directory when auditing to stdout.""",
+        <state_dir>/audit/audit-digest.key when auditing to stdout.""",
     )
 
     _audit_not_negative = not_negative("audit_rotate_bytes", "audit_head_every", "audit_keep_rotated")
@@ -90,10 +90,10 @@ class AuditConfig(HasTraits):
     def make_audit_trail(self, root_dir: str, log: logging.Logger, refusals: RefusalBudget | None = None) -> AuditTrail:
         """The trail for this server (start it with `await trail.start()`)."""
         root = Path(root_dir).expanduser().resolve()
-        target = self.audit_log or default_audit_log(root)
+        audit_dir = self._audit_state_dir() / AUDIT_DIR_NAME
+        target = self.audit_log or default_audit_log(root, audit_dir)
         if target == STDOUT:
-            state_dir = Path(jupyter_data_dir()) / STATE_DIR_NAME
-            key_file = Path(self.audit_digest_key_file or state_dir / "audit-digest.key").expanduser()
+            key_file = Path(self.audit_digest_key_file or audit_dir / "audit-digest.key").expanduser()
             sink: FileSink | StreamSink = StreamSink(sys.stdout, head_file=key_file.with_name("audit-stdout.head"))
         else:
             path = Path(target).expanduser().resolve()
@@ -120,6 +120,10 @@ class AuditConfig(HasTraits):
             suppressed_interval=self.audit_suppressed_interval,
         )
 
+    def _audit_state_dir(self) -> Path:
+        # CollabMCP's state_dir (already expanded), so moving it moves the audit trail with the rest.
+        return Path(getattr(self, "state_dir", "") or default_state_dir()).expanduser()
+
     def _allow_hidden(self) -> bool:
         contents = getattr(getattr(self, "serverapp", None), "contents_manager", None)
         return bool(getattr(contents, "allow_hidden", False))
@@ -131,11 +135,12 @@ def server_name(owner: str) -> str:
     return f"{user}/{os.environ.get('JUPYTERHUB_SERVER_NAME', '')}"
 
 
-def default_audit_log(root: Path) -> str:
-    data_dir = Path(jupyter_data_dir()).expanduser().resolve()
-    if _inside(data_dir, root):
+def default_audit_log(root: Path, audit_dir: Path) -> str:
+    """`<audit_dir>/audit.jsonl`, or stdout when that folder lies inside the served root."""
+    audit_dir = audit_dir.expanduser().resolve()
+    if _inside(audit_dir, root):
         return STDOUT
-    return str(data_dir / STATE_DIR_NAME / "audit.jsonl")
+    return str(audit_dir / "audit.jsonl")
 
 
 def _inside(path: Path, root: Path) -> bool:

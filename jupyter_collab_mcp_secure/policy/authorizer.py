@@ -36,7 +36,7 @@ from ..gateway.errors import ToolFailure
 from ..gateway.paths import canonicalize
 from ..identity.principal import Principal
 from ..registry import ADMIN, EXECUTE, READ, WRITE
-from ..rtc.adapter import GLOBAL_AWARENESS_ROOM
+from ..room_ids import GLOBAL_AWARENESS_ROOM
 from .glob import path_problem
 from .rooms import CONTENTS_EVENTS, RoomConnections
 from .routes import RouteGate

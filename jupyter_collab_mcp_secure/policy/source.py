@@ -109,12 +109,12 @@ def split_line(line: str) -> list[str]:
 
 
 def bundled_policies_dir() -> Path:
-    import jupyter_collab_mcp_secure
-
-    packaged = Path(jupyter_collab_mcp_secure.__file__).parent / "policies"
+    # The package folder, found without importing the package (which would import the whole extension).
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "policies"
     if packaged.is_dir():
         return packaged
-    return Path(jupyter_collab_mcp_secure.__file__).parent.parent / "policies"
+    return package.parent / "policies"
 
 
 def _normalized(text: str) -> str:
