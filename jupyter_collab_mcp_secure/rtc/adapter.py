@@ -23,7 +23,6 @@ from jupyter_server.utils import ensure_async
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ToolFailure
 
 # Re-exported: rtc modules name the global room through the adapter that opens rooms.
-from ..room_ids import GLOBAL_AWARENESS_ROOM as GLOBAL_AWARENESS_ROOM
 
 NOTEBOOK = "notebook"
 FILE = "file"

@@ -20,8 +20,9 @@ from typing import Any
 
 from pycrdt import Array, Text
 
+from ..room_ids import GLOBAL_AWARENESS_ROOM
 from .activity import ActivityFeed
-from .adapter import FILE, GLOBAL_AWARENESS_ROOM, NOTEBOOK, RTCAdapter
+from .adapter import FILE, NOTEBOOK, RTCAdapter
 from .agent_peer import RoomPeer
 from .cursors import PositionResolver, TextPoint
 from .peers import AgentPeers

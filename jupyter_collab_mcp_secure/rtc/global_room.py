@@ -7,7 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .adapter import GLOBAL_AWARENESS_ROOM, RTCAdapter
+from ..room_ids import GLOBAL_AWARENESS_ROOM
+from .adapter import RTCAdapter
 
 
 class GlobalRoom:
