@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TypeVar
 
 from ..registry import ACTIONS
 from .functions import ALLOW, implies
@@ -24,6 +25,18 @@ from .subtree import covers_subtree
 # Casbin's default role manager follows at most this many `g` hops (has_link's level 10
 # checks the subject itself plus 9 further steps).
 MAX_ROLE_HOPS = 9
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def remember(cache: dict[K, V], key: K, value: V, size: int) -> V:
+    """Keep `value` in a cache that is cleared whole when full (a decision is cheap to take again); 0: no cache."""
+    if size:
+        if len(cache) >= size:
+            cache.clear()
+        cache[key] = value
+    return value
 
 
 class _Node:
@@ -76,11 +89,7 @@ class DecisionIndex:
         key = (subjects, action, path)
         decision = self._decisions.get(key)
         if decision is None:
-            decision = self.decide(subjects, action, path)
-            if self._cache_size:
-                if len(self._decisions) >= self._cache_size:
-                    self._decisions.clear()
-                self._decisions[key] = decision
+            decision = remember(self._decisions, key, self.decide(subjects, action, path), self._cache_size)
         return decision
 
     def decide(self, subjects: tuple[str, ...], action: str, path: str) -> bool:
@@ -106,26 +115,23 @@ class DecisionIndex:
         Recorded with every call so a later replay (`policy simulate`) can show what decided.
         """
         key = (subjects, action, path)
-        if key in self._rules_deciding:
+        try:
             return self._rules_deciding[key]
-        found: Rule | None = None
-        if is_canonical(path):
-            for subject in self.policy_subjects(subjects):
-                for rule in self._rules[subject]:
-                    if rule.effect == ALLOW:
-                        if found is None and implies(rule.action, action) and path_match(path, rule.pattern):
-                            found = rule
-                    elif implies(action, rule.action) and path_match(path, rule.pattern):
-                        found = rule
-                        break
-                else:
-                    continue
-                break
-        if self._cache_size:
-            if len(self._rules_deciding) >= self._cache_size:
-                self._rules_deciding.clear()
-            self._rules_deciding[key] = found
-        return found
+        except KeyError:
+            return remember(self._rules_deciding, key, self._find_rule(subjects, action, path), self._cache_size)
+
+    def _find_rule(self, subjects: tuple[str, ...], action: str, path: str) -> Rule | None:
+        if not is_canonical(path):
+            return None
+        allow = None
+        for subject in self.policy_subjects(subjects):
+            for rule in self._rules[subject]:
+                if rule.effect != ALLOW:
+                    if implies(action, rule.action) and path_match(path, rule.pattern):
+                        return rule
+                elif allow is None and implies(rule.action, action) and path_match(path, rule.pattern):
+                    allow = rule
+        return allow
 
     def subtree_allowed(self, subjects: tuple[str, ...], action: str, folder: str) -> bool:
         """`action` on `folder` and on every path that could be beneath it (policy.subtree)."""
@@ -147,10 +153,9 @@ class DecisionIndex:
             found: dict[str, None] = {}
             for subject in subjects:
                 found.update(dict.fromkeys(self._roles_of(subject)))
-            reached = tuple(name for name in found if name in self._rules)
-            if len(self._reach) >= self._cache_size:
-                self._reach.clear()
-            self._reach[subjects] = reached
+            reached = remember(
+                self._reach, subjects, tuple(name for name in found if name in self._rules), self._cache_size
+            )
         return reached
 
     def _roles_of(self, subject: str) -> list[str]:

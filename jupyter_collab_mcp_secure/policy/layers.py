@@ -27,7 +27,7 @@ from pathlib import Path
 from ..identity.principal import HUB_ADMIN_ROLE, OWNER_ROLE
 from ..registry import ADMIN
 from .functions import ALLOW
-from .index import DecisionIndex
+from .index import DecisionIndex, remember
 from .source import (
     ERROR,
     WARNING,
@@ -142,11 +142,9 @@ class LayeredDecider:
         key = (subjects, action, path)
         decision = self._decisions.get(key)
         if decision is None:
-            decision = self.deciding_layer(subjects, action, path) != NOBODY
-            if self._cache_size:
-                if len(self._decisions) >= self._cache_size:
-                    self._decisions.clear()
-                self._decisions[key] = decision
+            decision = remember(
+                self._decisions, key, self.deciding_layer(subjects, action, path) != NOBODY, self._cache_size
+            )
         return decision
 
     def subtree_allowed(self, subjects: tuple[str, ...], action: str, folder: str) -> bool:
