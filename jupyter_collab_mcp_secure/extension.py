@@ -23,7 +23,7 @@ from .gateway.stages.size import ArgumentSizeStage
 from .hub import HubConfig, under_jupyterhub
 from .identity.authenticate import Authenticator
 from .identity.jwt_verifier import JWTVerifier
-from .lifecycle import CallsInFlight, release_worker_threads_at_exit, stop_on_sigint
+from .lifecycle import CallsInFlight, freeze_startup_heap, release_worker_threads_at_exit, stop_on_sigint
 from .path_templates import expand_path_traits
 from .policy.authorizer import install_server_authorizer
 from .policy.config import PolicyConfig
@@ -350,6 +350,7 @@ class CollabMCP(
         await self.policy.start()
         self.runner.start()
         await self.runner.wait_ready()
+        freeze_startup_heap()
         self.log.info("MCP endpoint ready at %s", url_path_join(serverapp.connection_url, "mcp"))
 
     async def stop_extension(self) -> None:

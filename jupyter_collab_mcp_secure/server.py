@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mcp.server.context import CallNext as SDKCallNext
 from mcp.server.context import ServerRequestContext
@@ -166,8 +166,15 @@ def _session_id(ctx: ServerRequestContext[Any, Any]) -> str | None:
 
 
 def _structured(result: Any) -> CallToolResult:
-    """The SDK reports argument validation failures as plain text; give them the contract's shape."""
+    """The SDK reports argument validation failures as plain text; give them the contract's shape.
+
+    A success comes back already in wire form (the SDK dumped it inside its chain) and goes out as it is:
+    validating it into a model only for the runner to dump it again walked a long read's payload twice more.
+    The chain's stages look at errors only (`error_code_of` reads a wire dict's `isError` as well).
+    """
     if isinstance(result, dict):
+        if not result.get("isError"):
+            return cast(CallToolResult, result)
         result = CallToolResult.model_validate(result)
     if result.is_error and not result.structured_content:
         text = " ".join(getattr(block, "text", "") for block in result.content).strip()

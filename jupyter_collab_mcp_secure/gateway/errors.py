@@ -52,10 +52,15 @@ def ok_result(payload: dict[str, Any]) -> CallToolResult:
 
 
 def error_code_of(result: Any) -> str | None:
-    """The contract error code carried by a tool result, if it is an error."""
-    if not getattr(result, "is_error", False):
+    """The contract error code carried by a tool result (a model, or the SDK's wire dict), if it is an error."""
+    if isinstance(result, dict):
+        if not result.get("isError"):
+            return None
+        structured = result.get("structuredContent") or {}
+    elif not getattr(result, "is_error", False):
         return None
-    structured = getattr(result, "structured_content", None) or {}
+    else:
+        structured = getattr(result, "structured_content", None) or {}
     error = structured.get("error") if isinstance(structured, dict) else None
     return error.get("code") if isinstance(error, dict) else "error"
 

@@ -11,8 +11,9 @@ import logging
 import math
 import time
 import urllib.parse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import (
     MovingWindowRateLimiter,
     SlidingWindowCounterRateLimiter,
@@ -44,6 +45,30 @@ def _storage_options(uri: str, timeout: float) -> dict[str, float]:
     return {}
 
 
+class _MemoryStorage(MemoryStorage):
+    """limits' memory storage, sweeping expired entries at most once a second instead of after every hit.
+
+    Upstream starts a sweep task after each hit that hands every key to a worker thread: a thread
+    wake-up (and a fight for the GIL) on every tool call. The sweep only frees memory; the window
+    checks compare timestamps themselves, so sweeping less often changes no decision.
+    """
+
+    SWEEP_INTERVAL = 1.0
+    _next_sweep = 0.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_INTERVAL
+            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
+def _storage(uri: str, timeout: float) -> Any:
+    if urllib.parse.urlparse(uri).scheme == "async+memory":
+        return _MemoryStorage(uri, wrap_exceptions=True)
+    return storage_from_string(uri, wrap_exceptions=True, **_storage_options(uri, timeout))
+
+
 def _whose(principal: Principal, key: str) -> str:
     """Says when the agent, not the person it acts for, ran out: it has a budget of its own."""
     return f" of agent {principal.agent} (its own budget)" if key != principal.rate_key else ""
@@ -64,9 +89,7 @@ class RateLimiter:
         self.log = log
         self.fail_open = fail_open
         self.storage_uri = async_storage_uri(storage_uri)
-        self._storage = storage_from_string(
-            self.storage_uri, wrap_exceptions=True, **_storage_options(self.storage_uri, storage_timeout)
-        )
+        self._storage = _storage(self.storage_uri, storage_timeout)
         self._strategy = STRATEGIES[strategy](self._storage)
         self._storage_down = False
 

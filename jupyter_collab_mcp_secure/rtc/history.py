@@ -384,7 +384,10 @@ async def _record_when_stored(
             spans = await asyncio.wait_for(asyncio.gather(*stored), STORE_WRITE_TIMEOUT)
             started = min(span.earliest for span in spans)
             finished = max(span.latest for span in spans)
-    attribution.record(file_id=file_id, started=started, finished=finished, principal=principal, tool=tool)
+    # An SQLite commit waits for the disk: on a worker thread, the event loop serves other calls meanwhile.
+    await asyncio.to_thread(
+        attribution.record, file_id=file_id, started=started, finished=finished, principal=principal, tool=tool
+    )
 
 
 def recorded(

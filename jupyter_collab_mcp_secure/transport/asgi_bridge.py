@@ -13,6 +13,8 @@ from tornado.web import RequestHandler
 
 # Framing is tornado's job; passing these through would corrupt the response.
 _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"upgrade"})
+# How long a POST's event-stream headers wait for the first event to share their write (seconds).
+_POST_HEADERS_WAIT = 0.05
 
 
 def http_scope(handler: RequestHandler, root_path: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +45,8 @@ class TornadoASGIBridge:
         self.disconnected = asyncio.Event()
         self._body_sent = False
         self._finished = False
+        self._headers_timer: asyncio.TimerHandle | None = None
+        self._headers_flush: asyncio.Task[None] | None = None
 
     async def receive(self) -> dict[str, Any]:
         if not self._body_sent:
@@ -63,9 +67,16 @@ class TornadoASGIBridge:
                     continue
                 handler.add_header(key.decode("latin-1"), value.decode("latin-1"))
             if dict(message.get("headers", ())).get(b"content-type", b"").startswith(b"text/event-stream"):
-                # A stream's headers go at once: a GET stream may send nothing else for a long time.
-                await self._flush()
+                if handler.request.method == "GET":
+                    # A GET stream may send nothing else for a long time: its headers go at once.
+                    await self._flush()
+                else:
+                    # A POST's stream mostly carries just the result, soon: its headers go out in the same
+                    # write as that first event (one socket write fewer per call), or on their own if the
+                    # call takes longer, so the client never waits on a long call for the headers.
+                    self._headers_timer = asyncio.get_running_loop().call_later(_POST_HEADERS_WAIT, self._flush_headers)
         elif message["type"] == "http.response.body":
+            self._cancel_headers_timer()
             body = message.get("body", b"")
             if body:
                 handler.write(body)
@@ -74,6 +85,16 @@ class TornadoASGIBridge:
             else:
                 self._finished = True
                 handler.finish()
+
+    def _flush_headers(self) -> None:
+        self._headers_timer = None
+        if not self._finished and not self.disconnected.is_set():
+            self._headers_flush = asyncio.ensure_future(self._flush())
+
+    def _cancel_headers_timer(self) -> None:
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
+            self._headers_timer = None
 
     async def _flush(self) -> None:
         try:
@@ -84,6 +105,7 @@ class TornadoASGIBridge:
 
     def finish_if_open(self) -> None:
         """An app that ends without a final body message still closes the response."""
+        self._cancel_headers_timer()
         if not self._finished and not self.disconnected.is_set() and not self.handler._finished:
             self._finished = True
             self.handler.finish()

@@ -9,6 +9,11 @@ carry a random per-store prefix so an id from anywhere else matches nothing.
 Bounded by count, bytes and age: old events go first, and an event larger than
 the whole byte budget is not kept at all (its stream cannot be resumed, which
 is better than an unbounded store).
+
+Events are kept as their JSON text, not as message objects: a kept long read
+would otherwise be hundreds of thousands of objects that every full garbage
+collection walks (the long tail of a server streaming large results), and the
+text is what sizing an event needs anyway. Only a replay parses it again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from mcp.server.streamable_http import (
     EventStore,
     StreamId,
 )
+from mcp_types import jsonrpc_message_adapter
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,7 @@ class EventStoreLimits:
 @dataclass
 class _Event:
     stream_id: StreamId
-    message: Any  # JSONRPCMessage, or None for the SDK's priming events
-    size: int
+    data: str | None  # the JSONRPCMessage as JSON, or None for the SDK's priming events
     stored_at: float
 
 
@@ -72,9 +77,9 @@ class SessionEventStore(EventStore):
 
     async def store_event(self, stream_id: StreamId, message: Any) -> EventId:
         self._next += 1
-        size = len(message.model_dump_json(by_alias=True, exclude_unset=True)) if message is not None else 0
-        self._events[self._next] = _Event(stream_id, message, size, self._clock())
-        self._bytes += size
+        data = message.model_dump_json(by_alias=True, exclude_unset=True) if message is not None else None
+        self._events[self._next] = _Event(stream_id, data, self._clock())
+        self._bytes += _size(data)
         self._prune()
         return f"{self._prefix}-{self._next}"
 
@@ -85,9 +90,10 @@ class SessionEventStore(EventStore):
             return None
         stream_id = self._events[sequence].stream_id
         for later, event in list(self._events.items()):
-            if later <= sequence or event.stream_id != stream_id or event.message is None:
+            if later <= sequence or event.stream_id != stream_id or event.data is None:
                 continue
-            await send_callback(EventMessage(event.message, f"{self._prefix}-{later}"))
+            message = jsonrpc_message_adapter.validate_json(event.data)
+            await send_callback(EventMessage(message, f"{self._prefix}-{later}"))
         return stream_id
 
     def _sequence_of(self, event_id: str) -> int | None:
@@ -108,4 +114,8 @@ class SessionEventStore(EventStore):
             if not over:
                 return
             _, dropped = self._events.popitem(last=False)
-            self._bytes -= dropped.size
+            self._bytes -= _size(dropped.data)
+
+
+def _size(data: str | None) -> int:
+    return len(data) if data is not None else 0
