@@ -149,3 +149,38 @@ async def test_a_group_share_does_not_let_api_tokens_in(alice) -> None:
     finally:
         alice.api("PATCH", "shares/alice/", json={"group": "team"}).raise_for_status()
     assert refused.status_code == 403, refused.text
+
+
+async def test_an_owner_file_shares_within_the_admins_baseline(alice, alice_policy, bob_shared) -> None:
+    # The admin's baseline (outside every home) denies bob shared/secret/; alice's own file shares shared/ with him.
+    alice_policy("p, role:owner, **, admin, allow\np, bob, shared/secret/**, read, deny\n")
+    home = alice.homes / "alice"
+    (home / "shared" / "secret").mkdir(parents=True, exist_ok=True)
+    (home / "shared" / "a.txt").write_text("a\n")
+    (home / "shared" / "secret" / "x.txt").write_text("x\n")
+    owner_file = home / ".jupyter" / "collab_mcp" / "owner-policy.csv"
+    owner_file.parent.mkdir(parents=True, exist_ok=True)
+    loaded = sum(
+        1
+        for r in read_audit(alice, "alice")
+        if r.get("event") == "policy_reload" and r.get("source") == str(owner_file)
+    )
+    owner_file.write_text("p, bob, shared/**, write, allow\n")
+    try:
+        deadline = time.monotonic() + 20
+        while (
+            sum(
+                1
+                for r in read_audit(alice, "alice")
+                if r.get("event") == "policy_reload" and r.get("source") == str(owner_file)
+            )
+            <= loaded
+        ):
+            assert time.monotonic() < deadline, "alice's server did not load her owner file"
+            await asyncio.sleep(0.1)
+        async with mcp_client(alice.endpoint("alice", bob_shared)) as client:
+            await call(client, "update_document", path="shared/a.txt", content="bob's edit\n")
+            refused = await call_error(client, "get_document", path="shared/secret/x.txt")
+        assert refused["code"] == "forbidden"
+    finally:
+        owner_file.unlink()
