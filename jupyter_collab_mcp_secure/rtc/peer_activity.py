@@ -48,18 +48,26 @@ class ActivityBridge:
                 )
 
     def agent_did(
-        self, agent: Agent, activity_type: str, path: str | None, room_id: str | None, description: str
-    ) -> None:
-        self.feed.add(
+        self,
+        agent: Agent,
+        activity_type: str,
+        path: str | None,
+        room_id: str | None,
+        description: str,
+        source: str = SOURCE_MCP,
+        metadata: dict[str, Any] | None = None,
+    ) -> ActivityEntry:
+        return self.feed.add(
             ActivityEntry(
                 activity_type=activity_type,
                 user_id=agent.identity.username,
                 display_name=agent.identity.label,
                 is_agent=True,
-                source=SOURCE_MCP,
+                source=source,
                 document_path=path,
                 session_id=room_id,
                 description=description,
+                metadata=metadata,
             )
         )
 

@@ -140,18 +140,14 @@ class AgentPeers:
         agent = self._agent(principal, mcp_session_id)
         if document is not None:
             self._room_peer(agent, document)
-        entry = self.activity.add(
-            ActivityEntry(
-                activity_type=activity_type,
-                user_id=agent.identity.username,
-                display_name=agent.identity.label,
-                is_agent=True,
-                source=SOURCE_BROADCAST,
-                document_path=document.path if document else None,
-                session_id=document.room_id if document else None,
-                description=description,
-                metadata=metadata,
-            )
+        entry = self._bridge.agent_did(
+            agent,
+            activity_type,
+            document.path if document else None,
+            document.room_id if document else None,
+            description,
+            source=SOURCE_BROADCAST,
+            metadata=metadata,
         )
         agent.broadcast = {
             "type": activity_type,
