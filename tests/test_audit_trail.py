@@ -8,12 +8,15 @@ import json
 import logging
 import stat
 import threading
+import time
+from types import SimpleNamespace
 
 import pytest
 from audit_fixtures import FlakyDisk, make_trail, records
 from harness import eventually
 from jupyter_events import EventLogger
 
+from jupyter_collab_mcp_secure.audit import sinks
 from jupyter_collab_mcp_secure.audit.config import AuditConfig, default_audit_log
 from jupyter_collab_mcp_secure.audit.hashchain import GENESIS, START_EVENT
 from jupyter_collab_mcp_secure.audit.sinks import FileSink, StreamSink
@@ -119,6 +122,29 @@ async def test_rotation_by_size_continues_the_chain_into_the_next_file(tmp_path)
     # leaving out a file in the middle breaks the link
     gap = verify_files([rotated[0], *rotated[2:], tmp_path / "audit.jsonl"])
     assert gap.broken is not None and gap.broken.file == str(rotated[2]) and gap.broken.line == 1
+
+
+def test_rotated_names_sort_in_rotation_order_across_a_second_boundary(tmp_path, monkeypatch):
+    # Two rotations 0.5 ms apart, the second just past a second boundary: reading the
+    # seconds and the microseconds from the clock separately named the second file so that
+    # it sorted before the first (CI saw it as a chain break between rotated files).
+    clock = iter([999_999_000, 999_999_500, 999_999_900, 1_000_000_100])
+
+    def now_ns():
+        return next(clock) * 1000
+
+    def gmtime(secs=None):
+        return time.gmtime(now_ns() / 1e9 if secs is None else secs)
+
+    monkeypatch.setattr(sinks, "time", SimpleNamespace(time_ns=now_ns, gmtime=gmtime, strftime=time.strftime))
+    sink = FileSink(tmp_path / "audit.jsonl", rotate_bytes=10, fsync=False)
+    sink.open()
+    sink.write("first")
+    first, _ = sink.rotate()
+    sink.write("second")
+    second, _ = sink.rotate()
+    sink.close()
+    assert sorted([second, first]) == [first, second]
 
 
 async def test_concurrent_records_from_tasks_and_threads_are_neither_lost_nor_interleaved(tmp_path):

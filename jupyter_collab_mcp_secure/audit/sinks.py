@@ -81,7 +81,10 @@ class FileSink:
         Returns the rotated file's name and the names of old rotated files deleted to keep
         `keep_rotated` of them.
         """
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() // 1000 % 1_000_000:06d}Z"
+        # One clock read: seconds and microseconds read apart can straddle a second and name
+        # a later file so that it sorts before an earlier one, which breaks the chain's order.
+        seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"{micros:06d}Z"
         target = self.path.with_name(f"{self.path.name}.{stamp}")
         serial = 0
         while target.exists():
