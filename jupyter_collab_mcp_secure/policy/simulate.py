@@ -26,11 +26,11 @@ from typing import Any
 from ..identity.principal import OWNER_ROLE, AuthMethod
 from ..registry import BY_NAME
 from .explain import Explanation, explain
+from .functions import ALLOW, DENY
 from .layers import BASELINE, OWNER, OwnerPolicy
 from .layers_explain import explain_layers
 from .source import NO_RULE, PolicySnapshot
 
-ALLOW, DENY = "allow", "deny"
 # (subjects, action, path) -> (allowed, the rule that decided, as text)
 Decide = Callable[[tuple[str, ...], str, str], tuple[bool, str]]
 NOT_REPLAYED = {

@@ -5,13 +5,12 @@ from __future__ import annotations
 from mcp_types import CallToolResult
 
 from ...policy.engine import PolicyEngine
+from ...policy.functions import ALLOW, DENY
 from ...policy.glob import path_problem
 from ...registry import READ
 from ..chain import CallNext
 from ..context import CallContext
 from ..errors import FORBIDDEN, INVALID_ARGUMENT, ToolFailure
-
-ALLOW, DENY = "allow", "deny"
 
 
 class AuthorizeStage:
