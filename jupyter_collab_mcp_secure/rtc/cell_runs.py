@@ -35,6 +35,19 @@ HEARTBEAT_SECONDS = 5.0
 Progress = Callable[[int, str], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """Which cell a call runs, for whom, and for how long the caller waits."""
+
+    principal: Principal
+    mcp_session_id: str | None
+    tool: str
+    path: str
+    cell_id: str
+    timeout: float
+    expected_version: str | None
+
+
 @dataclass
 class CellRun:
     """How a run ended for the caller: finished (`execution`), or out of time (`timed_out` says why)."""
@@ -63,38 +76,17 @@ class CellRuns:
         self.attribution = attribution
         self.cap = output_max_chars
 
-    def start(
-        self,
-        principal: Principal,
-        mcp_session_id: str | None,
-        tool: str,
-        path: str,
-        cell_id: str,
-        timeout: float,
-        expected_version: str | None,
-        progress: Progress,
-    ) -> tuple[asyncio.Future[CellRun], asyncio.Task[None]]:
+    def start(self, request: RunRequest, progress: Progress) -> tuple[asyncio.Future[CellRun], asyncio.Task[None]]:
         """The answer (set at the end or at the deadline, whichever is first) and the run, which goes on after it."""
         answer: asyncio.Future[CellRun] = asyncio.get_running_loop().create_future()
-        run = asyncio.create_task(
-            self._run(principal, mcp_session_id, tool, path, cell_id, timeout, expected_version, progress, answer)
-        )
+        run = asyncio.create_task(self._run(request, progress, answer))
         run.add_done_callback(_log_failure)
         answer.add_done_callback(_consume)
         return answer, run
 
-    async def _run(
-        self,
-        principal: Principal,
-        mcp_session_id: str | None,
-        tool: str,
-        path: str,
-        cell_id: str,
-        timeout: float,
-        expected_version: str | None,
-        report: Progress,
-        answer: asyncio.Future[CellRun],
-    ) -> None:
+    async def _run(self, request: RunRequest, report: Progress, answer: asyncio.Future[CellRun]) -> None:
+        principal, tool, path, cell_id = request.principal, request.tool, request.path, request.cell_id
+
         async def progress(count: int, message: str) -> None:
             if not answer.done():
                 with contextlib.suppress(Exception):
@@ -110,12 +102,14 @@ class CellRuns:
                     raise ToolFailure(
                         INVALID_ARGUMENT, f"cell '{cell_id}' is a {cell['cell_type']} cell; only code cells run"
                     )
-                require_version(nb, cell, expected_version)
+                require_version(nb, cell, request.expected_version)
                 kernel_id = await self.executions.kernel_for(document.path, (kernelspec(nb) or {}).get("name"))
-                deadline = asyncio.get_running_loop().time() + timeout
+                deadline = asyncio.get_running_loop().time() + request.timeout
                 outputs = LiveCellOutputs(nb, cell_id)
-                watch, execution = await self.executions.start(kernel_id, cell["source"], outputs, progress, timeout)
-                await self.peers.touch(principal, mcp_session_id, tool, document, cell_id=cell_id)
+                watch, execution = await self.executions.start(
+                    kernel_id, cell["source"], outputs, progress, request.timeout
+                )
+                await self.peers.touch(principal, request.mcp_session_id, tool, document, cell_id=cell_id)
                 await progress(0, "running")
                 loop = asyncio.get_running_loop()
                 while not watch.done():
@@ -127,7 +121,9 @@ class CellRuns:
                         break
                     # A cell that prints nothing for a while still tells the client it is alive.
                     if not (await asyncio.wait({watch}, timeout=min(remaining, HEARTBEAT_SECONDS)))[0]:
-                        await progress(len(outputs.outputs), f"running for {loop.time() - deadline + timeout:.0f} s")
+                        await progress(
+                            len(outputs.outputs), f"running for {loop.time() - deadline + request.timeout:.0f} s"
+                        )
                 self.attribution.record(file_id=document.file_id, started=started, principal=principal, tool=tool)
                 if not answer.done():
                     answer.set_result(

@@ -58,6 +58,16 @@ class _Client:
     pid: Any
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """An execute request on its way: replies are matched to it, and to the kernel process that received it."""
+
+    kernel_id: str
+    client: Any
+    msg_id: str
+    pid: Any
+
+
 class Executions:
     def __init__(self, serverapp: Any, log: logging.Logger) -> None:
         self.sessions = serverapp.session_manager
@@ -142,9 +152,9 @@ class Executions:
         kernel_queue: asyncio.Lock,
     ) -> Execution:
         try:
-            pid = self._clients[kernel_id].pid
-            if await self._follow_iopub(kernel_id, client, msg_id, outputs, progress, execution, pid):
-                reply = await self._shell_reply(kernel_id, client, msg_id, pid)
+            sent = _Sent(kernel_id, client, msg_id, self._clients[kernel_id].pid)
+            if await self._follow_iopub(sent, outputs, progress, execution):
+                reply = await self._reply(sent, client.get_shell_msg)
                 if reply is not None:
                     content = reply["content"]
                     execution.status = content.get("status", ERROR)
@@ -160,25 +170,13 @@ class Executions:
             kernel_queue.release()
 
     async def _follow_iopub(
-        self,
-        kernel_id: str,
-        client: Any,
-        msg_id: str,
-        outputs: LiveCellOutputs,
-        progress: Progress,
-        execution: Execution,
-        pid: Any,
+        self, sent: _Sent, outputs: LiveCellOutputs, progress: Progress, execution: Execution
     ) -> bool:
         """Write this execution's outputs into the cell until the kernel is idle again; False if the kernel died."""
         while True:
-            try:
-                msg = await client.get_iopub_msg(timeout=LIVENESS_INTERVAL)
-            except queue.Empty:
-                if not await self._same_kernel_alive(kernel_id, pid):
-                    return False
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
+            msg = await self._reply(sent, sent.client.get_iopub_msg)
+            if msg is None:
+                return False
             kind = msg["header"]["msg_type"]
             if kind == "status":
                 if msg["content"]["execution_state"] == "idle":
@@ -190,16 +188,17 @@ class Executions:
             elif outputs.handle(msg):
                 await progress(len(outputs.outputs), f"{kind} output")
 
-    async def _shell_reply(self, kernel_id: str, client: Any, msg_id: str, pid: Any) -> dict[str, Any] | None:
+    async def _reply(self, sent: _Sent, receive: Callable[..., Awaitable[Any]]) -> dict[str, Any] | None:
+        """The next message on a channel answering this request; None once the kernel that got it is gone."""
         while True:
             try:
-                reply = await client.get_shell_msg(timeout=LIVENESS_INTERVAL)
+                msg = await receive(timeout=LIVENESS_INTERVAL)
             except queue.Empty:
-                if not await self._same_kernel_alive(kernel_id, pid):
+                if not await self._same_kernel_alive(sent.kernel_id, sent.pid):
                     return None
                 continue
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return reply
+            if msg["parent_header"].get("msg_id") == sent.msg_id:
+                return msg
 
     async def _same_kernel_alive(self, kernel_id: str, pid: Any) -> bool:
         """False once the kernel died, was shut down, or was restarted (a restarted kernel forgot the request)."""

@@ -13,7 +13,7 @@ from mcp.server.mcpserver import Context
 from ..gateway.context import CallContext
 from ..gateway.errors import INVALID_ARGUMENT, TIMEOUT, UNAVAILABLE, ToolFailure
 from ..rtc.adapter import NOTEBOOK, OpenDocument, cell_version, version_of
-from ..rtc.cell_runs import CellRun
+from ..rtc.cell_runs import CellRun, RunRequest
 from ..rtc.diff import edits_to
 from ..rtc.execution import DEAD
 from ..rtc.history import recorded
@@ -285,7 +285,7 @@ async def execute_notebook_cell(
         if ctx is not None:
             await ctx.report_progress(count, None, message)
 
-    answer, run = runs.cell_runs.start(
+    request = RunRequest(
         current.principal,
         current.mcp_session_id,
         current.tool,
@@ -293,8 +293,8 @@ async def execute_notebook_cell(
         cell_id,
         min(timeout, runs.limits.execution_timeout_max),
         expected_version,
-        progress,
     )
+    answer, run = runs.cell_runs.start(request, progress)
     try:
         ended = await asyncio.shield(answer)
     except asyncio.CancelledError:
