@@ -18,7 +18,7 @@ from ..audit.report_data import parse_when
 from ..audit.review import Filters, read_records
 from ..policy.layers import OwnerPolicy, load_owner_policy, owner_subjects
 from ..policy.simulate import decider, render, simulate
-from ..policy.source import ERROR, Finding, PolicyError, load_files
+from ..policy.source import ERROR, Finding, PolicyError, PolicySnapshot, load_files
 from ..policy.testing import UnusableTestsFile, parse_tests, run_tests
 
 PASSED, FAILED, UNUSABLE = 0, 1, 2
@@ -81,12 +81,10 @@ def _when(text: str):
 
 
 def run_test(args: argparse.Namespace) -> int:
-    try:
-        baseline = load_files(args.model, args.policy)
-        owner = _owner(args.owner_policy)
-    except PolicyError as error:
-        print(f"cannot load the policy: {error}", file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return UNUSABLE
+    baseline, owner = loaded
     try:
         with open(args.tests, encoding="utf-8") as handle:
             tests = parse_tests(handle.read(), args.tests)
@@ -115,12 +113,10 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    try:
-        candidate = load_files(args.model, args.policy)
-        owner = _owner(args.owner_policy)
-    except PolicyError as error:
-        print(f"cannot load the policy: {error}", file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return UNUSABLE
+    candidate, owner = loaded
     calls = Filters(since=args.since, until=args.until, events=frozenset({"tool_call", "refusals_suppressed"}))
     # Reloads before the period too: they say which policy was in force when it began.
     reloads = Filters(until=args.until, events=frozenset({"policy_reload"}))
@@ -138,6 +134,15 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 def _warn(message: str) -> None:
     print(f"warning: {visible(message)}", file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> tuple[PolicySnapshot, OwnerPolicy | None] | None:
+    """The baseline policy and owner file named on the command line; None (said on stderr) when one is unusable."""
+    try:
+        return load_files(args.model, args.policy), _owner(args.owner_policy)
+    except PolicyError as error:
+        print(f"cannot load the policy: {error}", file=sys.stderr)
+        return None
 
 
 def _owner(path: str | None) -> OwnerPolicy | None:

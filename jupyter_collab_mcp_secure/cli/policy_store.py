@@ -12,6 +12,7 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,13 @@ def add_parsers(commands: argparse._SubParsersAction, default_model: str) -> Non
     pull.set_defaults(run=run_pull)
 
 
+async def _then_close(store: Any, operation: Coroutine[Any, Any, str]) -> str:
+    try:
+        return await operation
+    finally:
+        await store.close()
+
+
 def _store(url: str) -> Any:
     try:
         from ..policy.store import PolicyStore
@@ -72,14 +80,8 @@ def run_push(args: argparse.Namespace) -> int:
         return INVALID
     snapshot = load_files(args.model, args.policy)
 
-    async def push() -> str:
-        try:
-            return await store.push(snapshot)
-        finally:
-            await store.close()
-
     try:
-        sha256 = asyncio.run(push())
+        sha256 = asyncio.run(_then_close(store, store.push(snapshot)))
     except PolicyError as error:
         print(str(error), file=sys.stderr)
         return UNREACHABLE
@@ -92,14 +94,8 @@ def run_pull(args: argparse.Namespace) -> int:
     if store is None:
         return USAGE
 
-    async def pull() -> str:
-        try:
-            return await store.read_text()
-        finally:
-            await store.close()
-
     try:
-        text = asyncio.run(pull())
+        text = asyncio.run(_then_close(store, store.read_text()))
     except PolicyError as error:
         print(str(error), file=sys.stderr)
         return UNREACHABLE
