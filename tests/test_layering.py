@@ -15,7 +15,7 @@ PACKAGE = "jupyter_collab_mcp_secure"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
 CONTRACT_MODULES = {"gateway.errors", "gateway.paths", "gateway.context"}
 
-BASE = {"config_ranges", "registry", "state_dir", "room_ids", "path_templates", "trusted_files", "hub", "lifecycle"}
+BASE = {"config_ranges", "registry", "state_dir", "room_ids", "path_templates", "trusted_files", "hub", "lifecycle", "timestamps"}
 BELOW_GATEWAY = BASE | {"identity", "contract"}
 # What each layer may import besides itself; the table docs/architecture.md shows.
 ALLOWED: dict[str, set[str]] = {

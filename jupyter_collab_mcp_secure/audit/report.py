@@ -14,6 +14,7 @@ import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
+from ..timestamps import rfc3339
 from .report_data import Bucket, Execution, Figures, ReportData, agent_label
 
 # A large trail stays readable; `audit query` lists everything.
@@ -120,7 +121,7 @@ def _verification(data: ReportData) -> str:
 
 def _period(data: ReportData, generated: datetime) -> str:
     def when(moment: datetime | None, fallback: str) -> str:
-        return _text(moment.isoformat().replace("+00:00", "Z")) if moment else fallback
+        return _text(rfc3339(moment)) if moment else fallback
 
     return (
         '<h2>Period</h2><p id="period">'
@@ -154,7 +155,7 @@ def _chart(buckets: list[Bucket]) -> str:
     bars = []
     for i, bucket in enumerate(buckets):
         x = i * step
-        label = bucket.start.isoformat().replace("+00:00", "Z")
+        label = rfc3339(bucket.start)
         bars.append(
             f'<g class="bucket" data-start="{label}" data-calls="{bucket.calls}" data-denials="{bucket.denials}">'
             f"<title>{label}: {bucket.calls} calls, {bucket.denials} denials</title>"
@@ -163,7 +164,7 @@ def _chart(buckets: list[Bucket]) -> str:
             f'<rect x="{x + 1:.1f}" y="{base - bucket.denials * scale:.1f}" width="{max(step - 2, 1):.1f}" '
             f'height="{bucket.denials * scale:.1f}" fill="#c62828"/></g>'
         )
-    first, last = (moment.isoformat().replace("+00:00", "Z") for moment in (buckets[0].start, buckets[-1].end))
+    first, last = (rfc3339(moment) for moment in (buckets[0].start, buckets[-1].end))
     return (
         f'<svg id="timeline" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="calls and denials over time">'

@@ -13,21 +13,17 @@ import itertools
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from traitlets import HasTraits, Int
 
 from ..config_ranges import positive
+from ..timestamps import utc_now
 
 # Where an entry came from: who vouches for its fields.
 SOURCE_MCP = "mcp"
 SOURCE_BROADCAST = "broadcast"
 SOURCE_COLLABORATION = "collaboration"
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

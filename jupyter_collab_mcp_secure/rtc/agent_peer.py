@@ -18,7 +18,7 @@ from typing import Any
 
 from pycrdt import Awareness, Doc, Encoder, create_awareness_message
 
-from .activity import utc_now
+from ..timestamps import utc_now
 from .agent_identity import AgentIdentity
 from .peer_channel import PeerChannel
 

@@ -23,7 +23,8 @@ from pycrdt import Text
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
 from ..room_ids import GLOBAL_AWARENESS_ROOM
-from .activity import SOURCE_BROADCAST, ActivityEntry, ActivityFeed, utc_now
+from ..timestamps import utc_now
+from .activity import SOURCE_BROADCAST, ActivityEntry, ActivityFeed
 from .adapter import FILE, NOTEBOOK, OpenDocument, RTCAdapter
 from .agent_identity import AgentIdentity
 from .agent_peer import Agent, RoomPeer
