@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pycrdt import Awareness, Doc, Encoder, create_awareness_message
 
@@ -24,6 +24,10 @@ from .peer_channel import PeerChannel
 
 # What JupyterLab's Collaborators panel shows: the label, status and activity in one bounded line.
 MAX_DISPLAY_NAME = 200
+
+# The statuses a presence may carry: the tool's schema, its check and the reading of people's states use this one list.
+PresenceStatus = Literal["online", "away", "busy", "offline"]
+PRESENCE_STATUSES: tuple[str, ...] = get_args(PresenceStatus)
 
 
 class RoomPeer:

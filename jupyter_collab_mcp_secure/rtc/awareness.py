@@ -23,7 +23,7 @@ from pycrdt import Array, Text
 from ..room_ids import GLOBAL_AWARENESS_ROOM
 from .activity import ActivityFeed
 from .adapter import FILE, NOTEBOOK, RTCAdapter
-from .agent_peer import RoomPeer
+from .agent_peer import PRESENCE_STATUSES, RoomPeer
 from .cursors import PositionResolver, TextPoint
 from .peers import AgentPeers
 
@@ -241,7 +241,7 @@ class AwarenessReader:
         status, message, declared_activity = "offline", None, None
         for sighting in sightings:
             presence = sighting.state.get("presence")
-            if isinstance(presence, dict) and presence.get("status") in ("online", "away", "busy", "offline"):
+            if isinstance(presence, dict) and presence.get("status") in PRESENCE_STATUSES:
                 status = presence["status"]
                 message = _text(presence.get("message"))
                 declared_activity = _text(presence.get("last_activity")) or declared_activity

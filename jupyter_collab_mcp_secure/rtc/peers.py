@@ -27,12 +27,10 @@ from ..timestamps import utc_now
 from .activity import SOURCE_BROADCAST, ActivityEntry, ActivityFeed
 from .adapter import FILE, NOTEBOOK, OpenDocument, RTCAdapter
 from .agent_identity import AgentIdentity
-from .agent_peer import Agent, RoomPeer
+from .agent_peer import PRESENCE_STATUSES, Agent, RoomPeer
 from .cursors import relative_position
 from .global_room import GlobalRoom, wait_for_awareness
 from .peer_activity import TOOL_ACTIVITY, ActivityBridge
-
-PRESENCE_STATUSES = ("online", "away", "busy", "offline")
 
 # JupyterLab's `current` widget prefix per document kind (the Collaborators panel opens it).
 _WIDGET_PREFIX = {NOTEBOOK: "notebook", FILE: "editor"}

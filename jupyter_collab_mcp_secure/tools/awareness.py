@@ -10,12 +10,13 @@ results are marked untrusted.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..gateway.errors import FORBIDDEN, INVALID_ARGUMENT, NOT_FOUND, ToolFailure
 from ..rtc.adapter import FILE, NOTEBOOK
+from ..rtc.agent_peer import PresenceStatus
 from ..rtc.awareness import AwarenessReader, DocumentRoom
 from ..rtc.cursors import offset_of, relative_position
 from ..rtc.peers import source_text
@@ -85,9 +86,7 @@ async def get_user_presence(user_id: str, document_path: str | None = None) -> d
     return with_untrusted(presence)
 
 
-async def set_user_presence(
-    status: Literal["online", "away", "busy", "offline"] = "online", message: str | None = None
-) -> dict[str, Any]:
+async def set_user_presence(status: PresenceStatus = "online", message: str | None = None) -> dict[str, Any]:
     """Set your own presence (online, away, busy or offline, and an optional message).
 
     Collaborators see it in your awareness state as an agent peer (in
