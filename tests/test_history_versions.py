@@ -13,20 +13,22 @@ from jupyter_collab_mcp_secure.gateway.errors import ToolFailure
 from jupyter_collab_mcp_secure.identity.principal import Principal
 from jupyter_collab_mcp_secure.rtc.attribution import AttributionLog
 from jupyter_collab_mcp_secure.rtc.history import DocumentHistory, Update, attribute, group_versions
-from jupyter_collab_mcp_secure.rtc.ystore import store_key
+from jupyter_collab_mcp_secure.rtc.ystore import CollabYStore, bound_store_class, store_key
 
 AGENT = Principal(user="alice", auth="jwt", realm="test", agent="helper")
 OTHER_AGENT = Principal(user="bob", auth="jwt", realm="test", agent="reviewer")
 
 
 class FakeStore:
-    """Rows as upstream's SQLiteYStore writes them, with timestamps we choose."""
+    """Rows as upstream's SQLiteYStore writes them (its schema and version), with timestamps we choose."""
 
     def __init__(self, database: Path, key: str) -> None:
         self.db = sqlite3.connect(database)
         self.db.execute(
             "CREATE TABLE yupdates (path TEXT NOT NULL, yupdate BLOB, metadata BLOB, timestamp REAL NOT NULL)"
         )
+        self.db.execute("CREATE TABLE ycheckpoints (path TEXT NOT NULL, checkpoint BLOB NOT NULL, timestamp REAL)")
+        self.db.execute(f"PRAGMA user_version = {CollabYStore.version}")
         self.key = key
 
     def add(self, update: bytes, timestamp: float) -> None:
@@ -64,7 +66,8 @@ def text_history(tmp_path: Path) -> tuple[FakeStore, Recorder, Text]:
 async def load(
     tmp_path: Path, attribution: AttributionLog, kind: str = "file", file_id: str = "F1", quiet: float = 3.0
 ) -> DocumentHistory:
-    return await DocumentHistory(tmp_path / "ystore.sqlite", attribution, kind, file_id, quiet).load()
+    store_class = bound_store_class(tmp_path / "ystore.sqlite")
+    return await DocumentHistory(store_class, attribution, kind, file_id, quiet).load()
 
 
 async def test_versions_split_by_quiet_periods_and_authors(tmp_path: Path, attribution: AttributionLog) -> None:
