@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyter_ydoc import YNotebook
@@ -131,6 +133,34 @@ async def test_unknown_version_is_not_found(tmp_path: Path, attribution: Attribu
 async def test_no_store_yet_means_no_versions(tmp_path: Path, attribution: AttributionLog) -> None:
     history = await load(tmp_path, attribution)
     assert history.newest(10) == []
+    assert not (tmp_path / "ystore.sqlite").exists()  # reading history does not create the store
+
+
+class CompressingStore(CollabYStore):
+    """A store that compresses its updates, as pycrdt-store lets a deployment do."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_compression_callbacks(zlib.compress, zlib.decompress)
+
+
+async def test_history_reads_through_the_store_so_compressed_updates_replay(
+    tmp_path: Path, attribution: AttributionLog
+) -> None:
+    store_class = bound_store_class(tmp_path / "ystore.sqlite", CompressingStore)
+    doc = Doc()
+    text = doc.get("source", type=Text)
+    updates: list[bytes] = []
+    subscription = doc.observe(lambda event: updates.append(event.update))
+    text += "hello"
+    text += " world"
+    doc.unobserve(subscription)
+    async with store_class(path=store_key("file", "F1")) as store:
+        for update in updates:
+            await store.write(update)
+    history = await DocumentHistory(store_class, attribution, "file", "F1", 3.0).load()
+    assert [version["changes"] for version in history.newest(10)] == [{"chars_added": 11, "chars_removed": 0}]
+    assert history.content_at(history.versions[-1]) == "hello world"
 
 
 async def test_notebook_versions_count_cells(tmp_path: Path, attribution: AttributionLog) -> None:
