@@ -165,7 +165,45 @@ def test_each_private_name_the_seam_uses_still_has_its_shape(use: Use) -> None:
     assert problem is None, f"upstream.{use.seam} (verified on {use.verified}) needs revisiting: {problem}"
 
 
-def test_the_seam_walks_the_whole_interface() -> None:
+# Hooks the seam overrides are worth nothing if upstream stops calling them: (seam, verified, caller, call it makes).
+CALLS = [
+    ("YStoreWriteHooks", "pycrdt-store 0.1.5", "pycrdt.store:SQLiteYStore.write", "self._cleanup_if_needed()"),
+    ("MemoryStorageHooks", "limits 5.8.0", "limits.aio.storage:MemoryStorage.incr", "self.__schedule_expiry()"),
+    *(
+        ("SessionManagerHooks", MCP, f"mcp.server.streamable_http_manager:StreamableHTTPSessionManager.{caller}", call)
+        for caller, call in [
+            ("_handle_request", "self._handle_stateful_request(scope, receive, send)"),
+            ("_handle_stateful_request", "self._admit_session(requestor)"),
+            ("_handle_stateful_request", "self._serve_opening_request(http_transport, scope, receive, send)"),
+            ("_handle_stateful_request", "self._discard_session("),
+            ("_serve_opening_request", "self._discard_session("),
+        ]
+    ),
+]
+
+
+@pytest.mark.parametrize("seam,verified,caller,call", CALLS, ids=lambda value: str(value).rsplit(":", 1)[-1])
+def test_upstream_still_calls_the_hooks_the_seam_overrides(seam: str, verified: str, caller: str, call: str) -> None:
+    module_name, _, path = caller.partition(":")
+    function: object = importlib.import_module(module_name)
+    for name in path.split("."):
+        function = getattr(function, name)
+    assert call in inspect.getsource(function), (  # type: ignore[arg-type]
+        f"upstream.{seam} (verified on {verified}) needs revisiting: {caller} no longer calls {call}"
+    )
+
+
+def test_the_ystore_hook_runs_before_the_timestamp_it_bounds() -> None:
+    from pycrdt.store import SQLiteYStore
+
+    write = inspect.getsource(SQLiteYStore.write)
+    assert write.index("self._cleanup_if_needed()") < write.index("now = time.time()"), (
+        "upstream.YStoreWriteHooks (verified on pycrdt-store 0.1.5) needs revisiting: write() takes its "
+        "timestamp before the hook"
+    )
+
+
+def test_the_shape_check_sees_a_change() -> None:
     # The shape check sees a change: a method that is not there, a parameter renamed.
     assert _problem(Use("x", "v", "threading", "_register_atexit", "function", ("callback",))) is not None
     assert _problem(Use("x", "v", "tornado.web:RequestHandler", "_no_such_attribute", "attribute")) is not None
