@@ -77,8 +77,13 @@ async def read_updates(store_class: type[CollabYStore], key: str) -> list[Update
     """Every stored update of one document, oldest first, read through the YStore's own `read()`.
 
     Not from its SQL table: the store decompresses what it compressed and shows what it squashed as it
-    is, so history never misreads upstream's storage. Its queries run on worker threads (sqlite-anyio).
+    is, so history never misreads upstream's storage. A long history is thousands of rows to decode: the
+    read runs in a worker thread on an event loop of its own, never holding the server's.
     """
+    return await asyncio.to_thread(asyncio.run, _read_updates(store_class, key))
+
+
+async def _read_updates(store_class: type[CollabYStore], key: str) -> list[Update]:
     if not store_class.database().exists():
         return []  # reading must not create the database
     updates = []
