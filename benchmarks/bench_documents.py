@@ -29,7 +29,7 @@ from pycrdt import Doc, Text  # noqa: E402
 from jupyter_collab_mcp_secure.identity.principal import Principal  # noqa: E402
 from jupyter_collab_mcp_secure.rtc.attribution import AttributionLog  # noqa: E402
 from jupyter_collab_mcp_secure.rtc.history import DocumentHistory  # noqa: E402
-from jupyter_collab_mcp_secure.rtc.ystore import store_key  # noqa: E402
+from jupyter_collab_mcp_secure.rtc.ystore import CollabYStore, bound_store_class, store_key  # noqa: E402
 
 
 def report(name: str, samples: list[float]) -> None:
@@ -88,6 +88,8 @@ async def bench_worst_case_history(workdir: Path, updates: int) -> None:
     database = workdir / "ystore.sqlite"
     db = sqlite3.connect(database)
     db.execute("CREATE TABLE yupdates (path TEXT NOT NULL, yupdate BLOB, metadata BLOB, timestamp REAL NOT NULL)")
+    db.execute("CREATE TABLE ycheckpoints (path TEXT NOT NULL, checkpoint BLOB NOT NULL, timestamp REAL)")
+    db.execute(f"PRAGMA user_version = {CollabYStore.version}")
     attribution = AttributionLog(workdir / "attribution.sqlite")
     doc = Doc()
     text = doc.get("source", type=Text)
@@ -107,7 +109,7 @@ async def bench_worst_case_history(workdir: Path, updates: int) -> None:
     samples = []
     for _ in range(5):
         started = time.perf_counter()
-        history = await DocumentHistory(database, attribution, "file", "bench", 3.0).load()
+        history = await DocumentHistory(bound_store_class(database), attribution, "file", "bench", 3.0).load()
         history.newest(10)
         samples.append(time.perf_counter() - started)
     report(f"history in process, {updates} updates as {len(history.versions)} versions", samples)

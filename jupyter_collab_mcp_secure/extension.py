@@ -59,6 +59,7 @@ from .transport.session_manager import (
     SessionConfig,
 )
 from .trusted_files import ServedTrustedFile, refuse_served_trusted_files
+from .upstream import lowlevel_server
 
 
 class CollabMCP(
@@ -299,7 +300,7 @@ class CollabMCP(
         )
         self.mcp = build_mcp_server(self._services(), self.chain)
         self.session_manager = ScopedSessionManager(
-            self.mcp._lowlevel_server,
+            lowlevel_server(self.mcp),
             event_store_limits=self.event_store_limits(),
             on_session_end=self.peers.end_session,
             log=self.log,

@@ -47,6 +47,6 @@ class HubConfig(HasTraits):
             return
         hub_auth.cache_max_age = self.hub_token_cache_seconds
         # The cache exists once anything asked the hub; HubOAuth builds it from cache_max_age otherwise.
-        if "cache" in hub_auth._trait_values:
+        if hub_auth.trait_has_value("cache"):
             hub_auth.cache.max_age = hub_auth.cache.purge_interval = self.hub_token_cache_seconds
         log.info("hub token answers are trusted for %d s (hub_token_cache_seconds)", self.hub_token_cache_seconds)

@@ -14,16 +14,15 @@ happens under tornado's IOLoop: the interpreter then waits for them at exit fore
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import queue
 import signal
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from jupyter_server._tz import utcnow
+from .upstream import before_threads_join, stop_idle_anyio_workers, stop_server
 
 T = TypeVar("T")
 
@@ -48,7 +47,7 @@ def stop_on_sigint(serverapp: Any, log: logging.Logger) -> None:
 
     def handle(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        serverapp._signal_stop(signum, frame)
+        stop_server(serverapp, signum, frame)
 
     signal.signal(signal.SIGINT, handle)
     log.debug("SIGINT stops the server like SIGTERM")
@@ -56,19 +55,7 @@ def stop_on_sigint(serverapp: Any, log: logging.Logger) -> None:
 
 def release_worker_threads_at_exit() -> None:
     """At interpreter exit, before non-daemon threads are joined, tell idle AnyIO workers to end."""
-    # threading._register_atexit runs before the join of non-daemon threads (as concurrent.futures uses it).
-    threading._register_atexit(_stop_anyio_workers)  # type: ignore[attr-defined]
-
-
-def _stop_anyio_workers() -> None:
-    try:
-        from anyio._backends._asyncio import WorkerThread
-    except ImportError:
-        return
-    for thread in threading.enumerate():
-        if isinstance(thread, WorkerThread) and thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                thread.stop()
+    before_threads_join(stop_idle_anyio_workers)
 
 
 class CallsInFlight:
@@ -94,7 +81,7 @@ class CallsInFlight:
         return tracked
 
     def touch(self) -> None:
-        self.settings["api_last_activity"] = utcnow()
+        self.settings["api_last_activity"] = datetime.now(timezone.utc)
 
     def start(self) -> None:
         if self.bump_interval > 0:

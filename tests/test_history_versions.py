@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyter_ydoc import YNotebook
@@ -13,20 +15,22 @@ from jupyter_collab_mcp_secure.gateway.errors import ToolFailure
 from jupyter_collab_mcp_secure.identity.principal import Principal
 from jupyter_collab_mcp_secure.rtc.attribution import AttributionLog
 from jupyter_collab_mcp_secure.rtc.history import DocumentHistory, Update, attribute, group_versions
-from jupyter_collab_mcp_secure.rtc.ystore import store_key
+from jupyter_collab_mcp_secure.rtc.ystore import CollabYStore, bound_store_class, store_key
 
 AGENT = Principal(user="alice", auth="jwt", realm="test", agent="helper")
 OTHER_AGENT = Principal(user="bob", auth="jwt", realm="test", agent="reviewer")
 
 
 class FakeStore:
-    """Rows as upstream's SQLiteYStore writes them, with timestamps we choose."""
+    """Rows as upstream's SQLiteYStore writes them (its schema and version), with timestamps we choose."""
 
     def __init__(self, database: Path, key: str) -> None:
         self.db = sqlite3.connect(database)
         self.db.execute(
             "CREATE TABLE yupdates (path TEXT NOT NULL, yupdate BLOB, metadata BLOB, timestamp REAL NOT NULL)"
         )
+        self.db.execute("CREATE TABLE ycheckpoints (path TEXT NOT NULL, checkpoint BLOB NOT NULL, timestamp REAL)")
+        self.db.execute(f"PRAGMA user_version = {CollabYStore.version}")
         self.key = key
 
     def add(self, update: bytes, timestamp: float) -> None:
@@ -64,7 +68,8 @@ def text_history(tmp_path: Path) -> tuple[FakeStore, Recorder, Text]:
 async def load(
     tmp_path: Path, attribution: AttributionLog, kind: str = "file", file_id: str = "F1", quiet: float = 3.0
 ) -> DocumentHistory:
-    return await DocumentHistory(tmp_path / "ystore.sqlite", attribution, kind, file_id, quiet).load()
+    store_class = bound_store_class(tmp_path / "ystore.sqlite")
+    return await DocumentHistory(store_class, attribution, kind, file_id, quiet).load()
 
 
 async def test_versions_split_by_quiet_periods_and_authors(tmp_path: Path, attribution: AttributionLog) -> None:
@@ -128,6 +133,34 @@ async def test_unknown_version_is_not_found(tmp_path: Path, attribution: Attribu
 async def test_no_store_yet_means_no_versions(tmp_path: Path, attribution: AttributionLog) -> None:
     history = await load(tmp_path, attribution)
     assert history.newest(10) == []
+    assert not (tmp_path / "ystore.sqlite").exists()  # reading history does not create the store
+
+
+class CompressingStore(CollabYStore):
+    """A store that compresses its updates, as pycrdt-store lets a deployment do."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_compression_callbacks(zlib.compress, zlib.decompress)
+
+
+async def test_history_reads_through_the_store_so_compressed_updates_replay(
+    tmp_path: Path, attribution: AttributionLog
+) -> None:
+    store_class = bound_store_class(tmp_path / "ystore.sqlite", CompressingStore)
+    doc = Doc()
+    text = doc.get("source", type=Text)
+    updates: list[bytes] = []
+    subscription = doc.observe(lambda event: updates.append(event.update))
+    text += "hello"
+    text += " world"
+    doc.unobserve(subscription)
+    async with store_class(path=store_key("file", "F1")) as store:
+        for update in updates:
+            await store.write(update)
+    history = await DocumentHistory(store_class, attribution, "file", "F1", 3.0).load()
+    assert [version["changes"] for version in history.newest(10)] == [{"chars_added": 11, "chars_removed": 0}]
+    assert history.content_at(history.versions[-1]) == "hello world"
 
 
 async def test_notebook_versions_count_cells(tmp_path: Path, attribution: AttributionLog) -> None:

@@ -36,7 +36,8 @@ from ..gateway.errors import ToolFailure
 from ..gateway.paths import canonicalize
 from ..identity.principal import Principal
 from ..registry import ADMIN, EXECUTE, READ, WRITE
-from ..room_ids import GLOBAL_AWARENESS_ROOM
+from ..room_ids import GLOBAL_AWARENESS_ROOM, file_id_of
+from ..upstream import websocket_room_id
 from .glob import path_problem
 from .rooms import CONTENTS_EVENTS, RoomConnections
 from .routes import RouteGate
@@ -179,9 +180,9 @@ class PolicyAuthorizer(Authorizer):
                 if fork is None:
                     raise _Refused(f"unknown fork {room!r}")
                 room = fork["root_roomid"]
-            return [Need(READ if method == "GET" else ADMIN, self._room_path(handler, room))]
+            return [Need(READ if method == "GET" else ADMIN, self.room_path(handler, room))]
         if isinstance(handler, ydoc.UndoRedoHandler):
-            return [Need(WRITE, self._room_path(handler, handler.path_args[0]))]
+            return [Need(WRITE, self.room_path(handler, handler.path_args[0]))]
         if isinstance(handler, (ydoc.DocSessionHandler, ydoc.TimelineHandler)):
             return [Need(READ, self._canonical(handler.path_args[0]))]
         if isinstance(handler, FileIDHandler):
@@ -247,7 +248,8 @@ class PolicyAuthorizer(Authorizer):
         except _Refused:
             return None
 
-    def _room_path(self, handler: Any, room_id: str) -> str:
+    def room_path(self, handler: Any, room_id: str) -> str:
+        """The canonical path of a room's document; refused when the room names none."""
         path = _document_of_room(handler, room_id)
         if path is None:
             raise _Refused(f"room {room_id!r} has no known document")
@@ -263,10 +265,10 @@ def _path_argument(handler: Any) -> str:
 
 
 def _document_of_room(handler: Any, room_id: str) -> str | None:
-    parts = room_id.split(":", 2)
-    if len(parts) != 3:
+    file_id = file_id_of(room_id)
+    if file_id is None:
         return None
-    return handler.settings["file_id_manager"].get_path(parts[2])
+    return handler.settings["file_id_manager"].get_path(file_id)
 
 
 def _room_document(authorizer: PolicyAuthorizer, handler: Any) -> str | None:
@@ -276,16 +278,16 @@ def _room_document(authorizer: PolicyAuthorizer, handler: Any) -> str | None:
 
     if not isinstance(handler, YDocWebSocketHandler):
         return None
-    room_id = getattr(handler, "_room_id", "") or room_id_from_encoded_path(handler.request.path)
+    room_id = websocket_room_id(handler) or room_id_from_encoded_path(handler.request.path)
     fork = FORK_ROOMS.get(room_id)
     if fork is not None:
         # A fork is read and edited under the grants of the document it was made from.
         room_id = fork["root_roomid"]
     if room_id == GLOBAL_AWARENESS_ROOM:
         return None
-    if room_id.count(":") < 2:
+    if file_id_of(room_id) is None:
         raise _Refused(f"unknown collaboration room {room_id!r}")
-    return authorizer._room_path(handler, room_id)
+    return authorizer.room_path(handler, room_id)
 
 
 def install_server_authorizer(serverapp: Any, engine: Any, identity_resolver: Any) -> PolicyAuthorizer:

@@ -26,6 +26,8 @@ from typing import Any
 
 from tornado import web
 
+from ..upstream import handler_finished, jupyter_user
+
 log = logging.getLogger(__name__)
 
 PUBLIC = "public"
@@ -296,7 +298,7 @@ class RouteGate:
             result = prepare(*args, **kwargs)
             if result is not None:
                 await result
-            if handler._finished:
+            if handler_finished(handler):
                 return
             if not await gate.allows(handler):
                 raise web.HTTPError(403)
@@ -313,7 +315,7 @@ class RouteGate:
             # A CORS preflight carries no credentials and known handlers answer it with headers only.
             return True
         # Jupyter handlers resolved the identity in prepare(); others only have tornado's own.
-        user = handler._jupyter_current_user if hasattr(handler, "_jupyter_current_user") else handler.current_user
+        user = jupyter_user(handler)
         if user is None:
             # Pages send an anonymous browser to log in; nothing else is served without an identity.
             return resource == PAGE

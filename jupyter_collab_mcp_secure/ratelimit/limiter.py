@@ -13,7 +13,6 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import (
     MovingWindowRateLimiter,
     SlidingWindowCounterRateLimiter,
@@ -22,6 +21,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from ..gateway.errors import RATE_LIMITED, UNAVAILABLE, ToolFailure
+from ..upstream import MemoryStorageHooks
 from .budgets import Budgets
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _storage_options(uri: str, timeout: float) -> dict[str, float]:
     return {}
 
 
-class _MemoryStorage(MemoryStorage):
+class _MemoryStorage(MemoryStorageHooks):
     """limits' memory storage, sweeping expired entries at most once a second instead of after every hit.
 
     Upstream starts a sweep task after each hit that hands every key to a worker thread: a thread
@@ -56,11 +56,11 @@ class _MemoryStorage(MemoryStorage):
     SWEEP_INTERVAL = 1.0
     _next_sweep = 0.0
 
-    async def _MemoryStorage__schedule_expiry(self) -> None:
+    async def schedule_expiry(self) -> None:
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + self.SWEEP_INTERVAL
-            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+            await super().schedule_expiry()
 
 
 def _storage(uri: str, timeout: float) -> Any:

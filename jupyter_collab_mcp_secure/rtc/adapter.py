@@ -22,11 +22,9 @@ from jupyter_server.utils import ensure_async
 
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ToolFailure
 
-# Re-exported: rtc modules name the global room through the adapter that opens rooms.
-
-NOTEBOOK = "notebook"
-FILE = "file"
-_FORMATS = {NOTEBOOK: "json", FILE: "text"}
+# NOTEBOOK and FILE are re-exported: rtc modules and tools name the kinds through the adapter.
+from ..room_ids import FILE, NOTEBOOK, document_of, document_room, file_id_of
+from ..upstream import room_loaded, room_lock, room_saving, save_room_now
 
 
 @dataclass
@@ -103,7 +101,7 @@ class RTCAdapter:
         file_id = self.file_ids.index(path)
         if file_id is None:
             raise ToolFailure(NOT_FOUND, f"'{path}' is not indexed by the file id service")
-        return f"{_FORMATS[kind]}:{kind}:{file_id}", file_id
+        return document_room(kind, file_id), file_id
 
     def live_room(self, room_id: str) -> Any | None:
         return self.websocket_server.rooms.get(room_id)
@@ -111,14 +109,14 @@ class RTCAdapter:
     def live_room_of(self, path: str, kind: str) -> Any | None:
         """The open room of a document, if any; unlike room_id_for, never indexes a new file id."""
         file_id = self.file_ids.get_id(path)
-        return None if file_id is None else self.live_room(f"{_FORMATS[kind]}:{kind}:{file_id}")
+        return None if file_id is None else self.live_room(document_room(kind, file_id))
 
     async def path_of_room(self, room_id: str) -> str:
         """The document behind a collaboration session id (a room id)."""
-        parts = room_id.split(":", 2)
-        if len(parts) != 3 or (parts[0], parts[1]) not in (("json", NOTEBOOK), ("text", FILE)):
+        document = document_of(room_id)
+        if document is None:
             raise ToolFailure(INVALID_ARGUMENT, f"'{room_id}' is not a collaboration session id")
-        path = self.file_ids.get_path(parts[2])
+        path = self.file_ids.get_path(document[1])
         if path is None:
             raise ToolFailure(NOT_FOUND, f"no document for session '{room_id}'")
         return path
@@ -142,8 +140,7 @@ class RTCAdapter:
             if observed is not None:
                 await observed.wait()
             _deliver_promptly(room)
-            if getattr(room, "_document_load_progressively", False):
-                await room._document_progressively_loaded
+            await room_loaded(room)
             yield OpenDocument(path=path, kind=kind, room_id=room_id, file_id=file_id, room=room, doc=doc)
         finally:
             self._release(room_id)
@@ -188,13 +185,13 @@ class RTCAdapter:
         room = self.live_room(room_id)
         if room is None:
             return
-        async with ext._room_locks[room_id]:
-            saving = getattr(room, "_saving_document", None)
+        async with room_lock(ext, room_id):
+            saving = room_saving(room)
             if saving is not None and not saving.done():
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(saving), timeout=10)
             await ext.ywebsocket_server.delete_room(room=room)
-            file_id = room_id.split(":", 2)[2]
+            file_id = file_id_of(room_id)
             loader = ext.file_loaders[file_id]
             if loader.number_of_subscriptions == 0:
                 await ext.file_loaders.remove(file_id)
@@ -202,7 +199,7 @@ class RTCAdapter:
 
     async def save_now(self, document: OpenDocument) -> None:
         """Write the live document to disk without waiting for the autosave debounce."""
-        task = document.room._save_to_disc()
+        task = save_room_now(document.room)
         if task is not None:
             await task
 

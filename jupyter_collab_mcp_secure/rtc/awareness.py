@@ -15,19 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from pycrdt import Array, Text
 
-from ..room_ids import GLOBAL_AWARENESS_ROOM
+from ..room_ids import GLOBAL_AWARENESS_ROOM, document_of, path_of_current
+from ..timestamps import rfc3339
 from .activity import ActivityFeed
-from .adapter import FILE, NOTEBOOK, RTCAdapter
+from .adapter import FILE, RTCAdapter
 from .agent_peer import PRESENCE_STATUSES, RoomPeer
 from .cursors import PositionResolver, TextPoint
 from .peers import AgentPeers
 
-_ROOM_KINDS = {("json", NOTEBOOK): NOTEBOOK, ("text", FILE): FILE}
 MAX_CURSORS_PER_CLIENT = 16
 MAX_TEXT_FIELD = 200
 _IDENTITY_FIELDS = ("display_name", "initials", "color", "kind", "is_agent", "verified", "agent_for")
@@ -86,8 +85,7 @@ def concrete_color(value: Any) -> str | None:
 def _iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(ms / 1000, millis=True)
 
 
 def _plausible_path(value: Any) -> bool:
@@ -125,16 +123,17 @@ class AwarenessReader:
         """Open document rooms whose document the caller may read."""
         rooms = []
         for room_id, room in list(self.rtc.websocket_server.rooms.items()):
-            parts = room_id.split(":", 2)
-            if len(parts) != 3 or (parts[0], parts[1]) not in _ROOM_KINDS:
+            document = document_of(room_id)
+            if document is None:
                 continue
+            kind, file_id = document
             try:
-                path = self.rtc.file_ids.get_path(parts[2])
+                path = self.rtc.file_ids.get_path(file_id)
             except Exception:  # noqa: BLE001 - a room whose file id is gone is not listed
                 path = None
             if path is None or not self.can_read(path):
                 continue
-            rooms.append(DocumentRoom(room_id, path, _ROOM_KINDS[(parts[0], parts[1])], parts[2], room))
+            rooms.append(DocumentRoom(room_id, path, kind, file_id, room))
         return rooms
 
     def sightings_in(self, room_id: str, path: str | None, room: Any) -> Iterator[Sighting]:
@@ -174,11 +173,10 @@ class AwarenessReader:
         return {path for path in listed[:200] if self.can_read(path)}
 
     def _current_of(self, sighting: Sighting) -> str | None:
-        current = sighting.state.get("current")
-        if sighting.path is not None or not isinstance(current, str) or ":" not in current:
+        if sighting.path is not None:
             return None
-        path = current.split(":", 1)[1]
-        return path if self.can_read(path) else None
+        path = path_of_current(sighting.state.get("current"))
+        return path if path is not None and self.can_read(path) else None
 
     def online_users(self, document_path: str | None = None) -> list[dict[str, Any]]:
         users: dict[str, dict[str, Any]] = {}

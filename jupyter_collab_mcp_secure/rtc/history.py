@@ -17,21 +17,20 @@ import asyncio
 import bisect
 import contextlib
 import hashlib
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Doc, Map, Text
+from pycrdt.store import YDocNotFound
 from traitlets import Float, HasTraits
 
 from ..config_ranges import positive
 from ..gateway.errors import NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
+from ..timestamps import rfc3339
 from .adapter import FILE, NOTEBOOK, OpenDocument
 from .attribution import AttributionLog, Edit
 from .diff import change_counts, edits_to
@@ -74,20 +73,27 @@ class Version:
     updates: int = 1  # content-changing updates in it
 
 
-def read_updates(database: Path, key: str) -> list[Update]:
-    """Every stored update of one document, oldest first (blocking: run it in a thread)."""
-    if not database.exists():
-        return []
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = connection.execute(
-            "SELECT yupdate, timestamp FROM yupdates WHERE path = ? ORDER BY rowid", (key,)
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return []  # the store has not created its tables yet
-    finally:
-        connection.close()
-    return [Update(bytes(data), timestamp) for data, timestamp in rows]
+async def read_updates(store_class: type[CollabYStore], key: str) -> list[Update]:
+    """Every stored update of one document, oldest first, read through the YStore's own `read()`.
+
+    Not from its SQL table: the store decompresses what it compressed and shows what it squashed as it
+    is, so history never misreads upstream's storage. A long history is thousands of rows to decode: the
+    read runs in a worker thread on an event loop of its own, never holding the server's.
+    """
+    return await asyncio.to_thread(asyncio.run, _read_updates(store_class, key))
+
+
+async def _read_updates(store_class: type[CollabYStore], key: str) -> list[Update]:
+    if not store_class.database().exists():
+        return []  # reading must not create the database
+    updates = []
+    async with store_class(path=key) as store:
+        with contextlib.suppress(YDocNotFound):  # nothing stored for this document (or no tables yet)
+            async for data, _metadata, timestamp in store.read():
+                updates.append(Update(bytes(data), timestamp))
+    # Timestamp order is the order of the edits: a squashed update is stamped with the time it stands for.
+    updates.sort(key=lambda update: update.timestamp)
+    return updates
 
 
 def _author_of(timestamp: float, edits: Sequence[Edit], starts: Sequence[float], grace: float) -> Edit | None:
@@ -201,16 +207,12 @@ def _changes(old: Any, new: Any, kind: str) -> dict[str, int]:
     return {"chars_added": added, "chars_removed": removed}
 
 
-def _rfc3339(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _describe(version: Version, changes: dict[str, int]) -> dict[str, Any]:
     author = version.author
     return {
         "id": version.id,
-        "timestamp": _rfc3339(version.started),
-        "ended": _rfc3339(version.ended),
+        "timestamp": rfc3339(version.started, millis=True),
+        "ended": rfc3339(version.ended, millis=True),
         "author": None if author is None else {"user": author.user, "agent": author.agent},
         "tool": None if author is None else author.tool,
         "updates": version.updates,
@@ -222,9 +224,9 @@ class DocumentHistory:
     """The versions of one document (by file id, which survives renames)."""
 
     def __init__(
-        self, database: Path, attribution: AttributionLog, kind: str, file_id: str, quiet_period: float
+        self, store_class: type[CollabYStore], attribution: AttributionLog, kind: str, file_id: str, quiet_period: float
     ) -> None:
-        self.database = database
+        self.store_class = store_class
         self.attribution = attribution
         self.kind = kind
         self.file_id = file_id
@@ -233,7 +235,7 @@ class DocumentHistory:
         self.versions: list[Version] = []
 
     async def load(self) -> DocumentHistory:
-        self.updates = await asyncio.to_thread(read_updates, self.database, store_key(self.kind, self.file_id))
+        self.updates = await read_updates(self.store_class, store_key(self.kind, self.file_id))
         edits = await asyncio.to_thread(self.attribution.edits, self.file_id)
         changes_content = await asyncio.to_thread(content_changes, self.updates, self.kind)
         self.versions = group_versions(self.updates, attribute(self.updates, edits), changes_content, self.quiet_period)
@@ -311,7 +313,8 @@ async def content_applier(document: OpenDocument, content: Any) -> Callable[[], 
     around it holds only this edit.
     """
     if document.kind == FILE:
-        ytext = document.doc._ysource
+        # The shared `source` root (the schema JupyterLab and jupyter_ydoc share) that YUnicode edits.
+        ytext = document.doc.ydoc.get("source", type=Text)
         current, edits = await edits_to(lambda: str(ytext), content)
 
         def apply_text() -> bool:

@@ -37,9 +37,7 @@ class HistoryReader:
             await settled(room)
         # Edits recorded but not yet written would otherwise show as anonymous.
         await self.attribution.settled(file_id)
-        history = await DocumentHistory(
-            store_class.database(), self.attribution, kind, file_id, self.quiet_period
-        ).load()
+        history = await DocumentHistory(store_class, self.attribution, kind, file_id, self.quiet_period).load()
         # Content from before a move into this folder is shown only to those who could read it where it was.
         history.restrict(self.moves.former_paths(path), can_read)
         return history

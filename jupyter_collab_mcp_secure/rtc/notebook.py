@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pycrdt import Map
+
 from ..gateway.errors import CONFLICT, NOT_FOUND, ToolFailure
 from .adapter import cell_version, version_of
 
@@ -43,8 +45,9 @@ def find_cell(ynotebook: Any, cell_id: str) -> tuple[int, Any]:
 
 
 def notebook_metadata(ynotebook: Any) -> dict[str, Any]:
-    # jupyter_ydoc keeps notebook metadata in its private `meta` map and offers no accessor for it alone.
-    return (ynotebook._ymeta.to_py() or {}).get("metadata") or {}
+    # jupyter_ydoc offers no accessor for the metadata alone (get() serializes every cell): read the shared
+    # document's `meta` root, part of the schema JupyterLab and jupyter_ydoc share, not a private attribute.
+    return (ynotebook.ydoc.get("meta", type=Map).to_py() or {}).get("metadata") or {}
 
 
 def kernelspec(ynotebook: Any) -> dict[str, Any] | None:

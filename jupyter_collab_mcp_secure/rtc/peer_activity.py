@@ -9,6 +9,7 @@ from typing import Any
 from jupyter_server_ydoc.handlers import FORK_ROOMS
 from jupyter_server_ydoc.utils import JUPYTER_COLLABORATION_AWARENESS_EVENTS_URI
 
+from ..room_ids import file_id_of
 from .activity import SOURCE_COLLABORATION, SOURCE_MCP, ActivityEntry, ActivityFeed
 from .adapter import RTCAdapter
 from .agent_peer import Agent
@@ -97,10 +98,10 @@ class ActivityBridge:
         if fork is not None:
             # Activity in a fork is about the document it was made from.
             room_id = fork["root_roomid"]
-        parts = room_id.split(":", 2)
-        if len(parts) != 3:
+        file_id = file_id_of(room_id)
+        if file_id is None:
             return None
         try:
-            return self.rtc.file_ids.get_path(parts[2])
+            return self.rtc.file_ids.get_path(file_id)
         except Exception:  # noqa: BLE001 - the feed entry keeps the room id when the path is gone
             return None

@@ -22,18 +22,15 @@ from pycrdt import Text
 
 from ..gateway.errors import INVALID_ARGUMENT, NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
-from ..room_ids import GLOBAL_AWARENESS_ROOM
+from ..room_ids import GLOBAL_AWARENESS_ROOM, current_widget, path_of_current
 from ..timestamps import utc_now
 from .activity import SOURCE_BROADCAST, ActivityEntry, ActivityFeed
-from .adapter import FILE, NOTEBOOK, OpenDocument, RTCAdapter
+from .adapter import NOTEBOOK, OpenDocument, RTCAdapter
 from .agent_identity import AgentIdentity
 from .agent_peer import PRESENCE_STATUSES, Agent, RoomPeer
 from .cursors import relative_position
 from .global_room import GlobalRoom, wait_for_awareness
 from .peer_activity import TOOL_ACTIVITY, ActivityBridge
-
-# JupyterLab's `current` widget prefix per document kind (the Collaborators panel opens it).
-_WIDGET_PREFIX = {NOTEBOOK: "notebook", FILE: "editor"}
 
 # Remote awareness states expire after 30 s upstream (pycrdt and y-protocols): renew well before.
 RENEW_INTERVAL = 10.0
@@ -244,7 +241,8 @@ class AgentPeers:
             return peer
         peer = RoomPeer(agent, document.room_id, document.path, document.kind, is_own=self._is_own)
         agent.rooms[document.room_id] = peer
-        agent.current = f"{_WIDGET_PREFIX[document.kind]}:{document.path}"
+        # The Collaborators panel opens what `current` names.
+        agent.current = current_widget(document.kind, document.path)
         self._by_client[peer.client_id] = peer
         peer.task = asyncio.get_running_loop().create_task(self._serve_document_peer(peer))
         self._bridge.agent_did(agent, "join", document.path, document.room_id, f"joined {document.path}")
@@ -299,7 +297,7 @@ class AgentPeers:
         if agent.global_peer is None:
             return
         documents = sorted({peer.path for peer in agent.rooms.values() if peer.path})
-        current = agent.current if agent.current and agent.current.split(":", 1)[1] in documents else None
+        current = agent.current if path_of_current(agent.current) in documents else None
         agent.global_peer.extra = {"current": current, "documents": documents}
 
     async def _publish_everywhere(self, agent: Agent) -> None:

@@ -25,6 +25,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server_ydoc.stores import SQLiteYStore
 from traitlets import Unicode, default
 
+from ..upstream import YStoreWriteHooks, room_updates_pending
 from .private import private_file
 
 STORE_FILE = "ystore.sqlite"
@@ -48,7 +49,7 @@ def _digest(update: bytes) -> bytes:
     return hashlib.blake2b(update, digest_size=16).digest()
 
 
-class CollabYStore(SQLiteYStore):
+class CollabYStore(YStoreWriteHooks):
     """SQLiteYStore whose database lies where the extension says, whatever config a room was built with."""
 
     # Set on the subclass `install_ystore` makes; None: the default state folder.
@@ -78,13 +79,12 @@ class CollabYStore(SQLiteYStore):
         self._awaited.setdefault(_digest(update), []).append(future)
         return future
 
-    # Upstream's write() holds the store lock from _cleanup_if_needed() to the
+    # Upstream's write() holds the store lock from write_locked() to the
     # INSERT, takes its timestamp in between and asks get_metadata() last:
     # these two bound the stored timestamp, and no other write of this
     # document's store can land inside them.
-    async def _cleanup_if_needed(self) -> bool:
+    def write_locked(self) -> None:
         self._locked_at, self._stamped_at = time.time(), None
-        return await super()._cleanup_if_needed()
 
     async def get_metadata(self) -> bytes:
         self._stamped_at = time.time()
@@ -165,13 +165,12 @@ async def settled(room: Any, timeout: float = 2.0) -> None:
     write; both being empty twice in a row, one loop turn apart, means drained.
     """
     store = getattr(room, "ystore", None)
-    stream = getattr(room, "_update_send_stream", None)
-    if not isinstance(store, CollabYStore) or stream is None:
+    if not isinstance(store, CollabYStore) or room_updates_pending(room) is None:
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     quiet_checks = 0
     while quiet_checks < 2 and loop.time() < deadline:
-        busy = stream.statistics().current_buffer_used or store.writing
+        busy = room_updates_pending(room) or store.writing
         quiet_checks = 0 if busy else quiet_checks + 1
         await asyncio.sleep(0.005)

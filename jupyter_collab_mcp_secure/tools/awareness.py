@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..gateway.errors import FORBIDDEN, INVALID_ARGUMENT, NOT_FOUND, ToolFailure
+from ..room_ids import document_of
 from ..rtc.adapter import FILE, NOTEBOOK
 from ..rtc.agent_peer import PresenceStatus
 from ..rtc.awareness import AwarenessReader, DocumentRoom
@@ -253,7 +254,8 @@ async def join_session(session_id: str) -> dict[str, Any]:
     """
     current = call()
     path = current.paths[0]
-    kind = NOTEBOOK if session_id.startswith("json:notebook:") else FILE
+    document = document_of(session_id)  # the resolve stage refused ids that name no document
+    kind = document[0] if document is not None else FILE
     async with services().rtc.open(path, kind) as document:
         if document.room_id != session_id:
             raise ToolFailure(NOT_FOUND, f"no collaboration session '{session_id}'")

@@ -11,6 +11,8 @@ from typing import Any
 
 from tornado.web import RequestHandler
 
+from ..upstream import handler_finished
+
 # Framing is tornado's job; passing these through would corrupt the response.
 _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"upgrade"})
 # How long a POST's event-stream headers wait for the first event to share their write (seconds).
@@ -106,6 +108,6 @@ class TornadoASGIBridge:
     def finish_if_open(self) -> None:
         """An app that ends without a final body message still closes the response."""
         self._cancel_headers_timer()
-        if not self._finished and not self.disconnected.is_set() and not self.handler._finished:
+        if not self._finished and not self.disconnected.is_set() and not handler_finished(self.handler):
             self._finished = True
             self.handler.finish()

@@ -6,10 +6,10 @@ import ipaddress
 import json
 import os
 import re
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from jupyter_server._tz import utcnow
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -235,7 +235,7 @@ class MCPHandler(_EndpointHandler):
             await self.refuse(refusal)
             return
         # JupyterHub's idle culler reads this: MCP work keeps the server alive like browser work does.
-        self.settings["api_last_activity"] = utcnow()
+        self.settings["api_last_activity"] = datetime.now(timezone.utc)
 
     async def refuse(self, refusal: Unauthenticated) -> None:
         if refusal.insufficient_scope:

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from traitlets import Float, HasTraits, Int
 
 from ..config_ranges import not_negative, positive
+from ..upstream import SessionManagerHooks, requests_in_flight, set_event_store
 from .event_store import EventStoreLimits, SessionEventStore
 
 SessionEnded = Callable[[str], Awaitable[None]]
@@ -33,11 +34,11 @@ class SessionsBusy(Exception):
         self.cap = cap
 
 
-class ScopedSessionManager(StreamableHTTPSessionManager):
+class ScopedSessionManager(SessionManagerHooks):
     """Gives each session its own event store, owned by the principal that opened it, and caps sessions per principal.
 
-    The SDK creates every session's transport in `_admit_session` with the one
-    store passed to the manager (private API, mcp 2.3: pinned, and covered by
+    The SDK creates every session's transport at admission with the one store
+    passed to the manager (private API, reached through upstream.py; covered by
     tests/test_resumability.py and tests/test_sessions.py). Here each admitted
     transport gets a fresh `SessionEventStore`, so a `Last-Event-ID` from
     another session (or another principal) replays nothing.
@@ -46,7 +47,7 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
     (no request in flight, no open GET stream) is closed to admit the new one:
     one-shot clients never end their sessions, and their abandoned sessions must
     not lock their owner out. Only when every session is busy is the new one
-    refused. `_discard_session` is where every session ends (client DELETE,
+    refused. `discard_session` is where every session ends (client DELETE,
     idle timeout, eviction, crash, refused opening request); `on_session_end`
     hears of it once per session.
     """
@@ -75,7 +76,7 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         self._closing: set[str] = set()
         self.log = log or logging.getLogger(__name__)
 
-    async def _handle_stateful_request(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def stateful_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         session_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == _SESSION_HEADER), None)
         if session_id in self._closing:
             await _error_response("Session not found", 404)(scope, receive, send)
@@ -83,7 +84,7 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         if session_id in self._last_used:
             self._last_used[session_id] = time.monotonic()
         try:
-            await super()._handle_stateful_request(scope, receive, send)
+            await super().stateful_request(scope, receive, send)
         except SessionsBusy as busy:
             self.log.warning(
                 "Refusing a new MCP session: its principal holds %d sessions (the per-principal cap is %d), all busy",
@@ -96,10 +97,10 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
             if session_id in self._last_used:
                 self._last_used[session_id] = time.monotonic()
 
-    def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
+    def admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
         if self.max_sessions_per_principal is not None and requestor is not None:
             self._make_room_for(requestor, self.max_sessions_per_principal)
-        transport = super()._admit_session(requestor)
+        transport = super().admit_session(requestor)
         if transport is None:
             return None
         session_id = transport.mcp_session_id
@@ -109,7 +110,7 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         if self.event_store_limits is not None:
             store = SessionEventStore(self.event_store_limits, owner=requestor)
             # The transport reads its store at request time; nothing has used it yet.
-            transport._event_store = store
+            set_event_store(transport, store)
             self.session_stores[session_id] = store
         return transport
 
@@ -117,7 +118,7 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         """Below the cap nothing happens; at it the LRU idle session goes, or SessionsBusy when none is idle."""
         held = [
             session_id
-            for session_id, owner in self._session_owners.items()
+            for session_id, owner in self.session_owners().items()
             if owner == requestor and session_id not in self._closing
         ]
         if len(held) < cap:
@@ -135,32 +136,32 @@ class ScopedSessionManager(StreamableHTTPSessionManager):
         )
 
     def _is_idle(self, session_id: str) -> bool:
-        transport = self._server_instances.get(session_id)
+        transport = self.session_transport(session_id)
         if transport is None or session_id in self._opening:
             return False
         # The transport counts requests in flight, an open GET stream included (mcp 2.3, idle timeout set).
-        return getattr(transport, "_requests_in_flight", 1) == 0
+        return requests_in_flight(transport) == 0
 
     def _evict(self, session_id: str) -> None:
-        transport = self._server_instances[session_id]
+        transport = self.session_transport(session_id)
+        assert transport is not None
         self._closing.add(session_id)
-        assert self._task_group is not None
-        self._task_group.start_soon(self._discard_session, session_id, transport)
+        self.start_soon(self.discard_session, session_id, transport)
 
-    async def _serve_opening_request(
+    async def serve_opening_request(
         self, http_transport: StreamableHTTPServerTransport, scope: Scope, receive: Receive, send: Send
     ) -> None:
         try:
-            await super()._serve_opening_request(http_transport, scope, receive, send)
+            await super().serve_opening_request(http_transport, scope, receive, send)
         finally:
             self._opening.discard(http_transport.mcp_session_id or "")
 
-    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
-        known = session_id in self._server_instances
+    async def discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        known = self.session_transport(session_id) is not None
         self.session_stores.pop(session_id, None)
         self._last_used.pop(session_id, None)
         try:
-            await super()._discard_session(session_id, transport)
+            await super().discard_session(session_id, transport)
         finally:
             self._closing.discard(session_id)
         if known and self.on_session_end is not None:
