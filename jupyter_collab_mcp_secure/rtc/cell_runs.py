@@ -128,7 +128,7 @@ class CellRuns:
                     # A cell that prints nothing for a while still tells the client it is alive.
                     if not (await asyncio.wait({watch}, timeout=min(remaining, HEARTBEAT_SECONDS)))[0]:
                         await progress(len(outputs.outputs), f"running for {loop.time() - deadline + timeout:.0f} s")
-                self.attribution.record(file_id=document.file_id, started=started, principal=principal, tool=tool)
+                await self.attribution.record(file_id=document.file_id, started=started, principal=principal, tool=tool)
                 if not answer.done():
                     answer.set_result(
                         CellRun(document.path, cell_id, kernel_id, self._bounded(outputs), execution=watch.result())

@@ -234,7 +234,7 @@ class DocumentHistory:
 
     async def load(self) -> DocumentHistory:
         self.updates = await asyncio.to_thread(read_updates, self.database, store_key(self.kind, self.file_id))
-        edits = await asyncio.to_thread(self.attribution.edits, self.file_id)
+        edits = await self.attribution.edits(self.file_id)
         changes_content = await asyncio.to_thread(content_changes, self.updates, self.kind)
         self.versions = group_versions(self.updates, attribute(self.updates, edits), changes_content, self.quiet_period)
         return self
@@ -384,10 +384,7 @@ async def _record_when_stored(
             spans = await asyncio.wait_for(asyncio.gather(*stored), STORE_WRITE_TIMEOUT)
             started = min(span.earliest for span in spans)
             finished = max(span.latest for span in spans)
-    # An SQLite commit waits for the disk: on a worker thread, the event loop serves other calls meanwhile.
-    await asyncio.to_thread(
-        attribution.record, file_id=file_id, started=started, finished=finished, principal=principal, tool=tool
-    )
+    await attribution.record(file_id=file_id, started=started, finished=finished, principal=principal, tool=tool)
 
 
 def recorded(

@@ -1,8 +1,14 @@
-"""Which files are text documents, and of which kind: by extension, and by sniffing the first bytes."""
+"""Which files are text documents, and of which kind: by extension, and by what the contents manager serves."""
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+import asyncio
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+from jupyter_server.utils import ensure_async
+from tornado.web import HTTPError
 
 from ..gateway.errors import INVALID_ARGUMENT, ToolFailure
 
@@ -26,34 +32,63 @@ _BINARY_SUFFIXES = frozenset(
     ".exe .bin .pyc .pkl .pickle .npy .npz .parquet .feather .h5 .hdf5 .sqlite .db .mp3 .mp4 .wav .avi .mov "
     ".woff .woff2 .ttf .otf .xlsx .docx .pptx".split()
 )
-_SNIFF_BYTES = 8192
+# Sniffing reads a whole file through the contents manager (it has no partial read): a listing
+# reads files up to this size, and lets the name vouch for larger ones.
+SNIFF_MAX_BYTES = 1 << 20
+# A NUL early in a file marks it binary even when it decodes as UTF-8.
+_NUL_WINDOW = 8192
+# Reads a listing keeps in flight: enough to overlap a remote manager's latency, few enough to spare it.
+_CONCURRENT_SNIFFS = 8
 
 
 def kind_of(path: str) -> str:
     return _KINDS.get(PurePosixPath(path).suffix.lower(), "text")
 
 
-def is_text_file(file: Path) -> bool:
-    if file.suffix.lower() in _BINARY_SUFFIXES:
+async def is_text_file(contents: Any, path: str, size: int | None = None) -> bool:
+    """Whether the served file at `path` is a text document, as Jupyter decides (UTF-8) and with no NUL byte.
+
+    `size` (bytes, from a listing) spares reading a large file: past SNIFF_MAX_BYTES
+    only a name of a known text kind counts.
+    """
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in _BINARY_SUFFIXES:
         return False
+    if size is not None and size > SNIFF_MAX_BYTES:
+        return suffix in _KINDS
     try:
-        with file.open("rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-    except OSError:
+        return _is_text(await ensure_async(contents.get(path, content=True, type="file")))
+    except HTTPError:
         return False
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        # A multi-byte character cut by the sniff window is still text.
-        truncated = len(head) == _SNIFF_BYTES and error.start >= len(head) - 3
-        return truncated and error.reason == "unexpected end of data"
-    return True
 
 
-def require_text(root: Path, path: str) -> None:
-    """Refuse a binary file where a text document is expected (a missing file is left to the caller)."""
-    file = root / path
-    if file.is_file() and not is_text_file(file):
+def _is_text(model: dict[str, Any]) -> bool:
+    content = model.get("content")
+    return model.get("format") == "text" and isinstance(content, str) and "\x00" not in content[:_NUL_WINDOW]
+
+
+async def require_text(contents: Any, path: str) -> None:
+    """Refuse a binary file where a text document is expected.
+
+    A file the contents manager does not serve (missing, hidden, a folder) is left to the caller's checks.
+    """
+    try:
+        await ensure_async(contents.get(path, content=False, type="file"))
+        binary = PurePosixPath(path).suffix.lower() in _BINARY_SUFFIXES or not _is_text(
+            await ensure_async(contents.get(path, content=True, type="file"))
+        )
+    except HTTPError:
+        return
+    if binary:
         raise ToolFailure(INVALID_ARGUMENT, f"'{path}' is a binary file, not a text document")
+
+
+async def text_files(contents: Any, files: Sequence[tuple[str, int | None]]) -> list[bool]:
+    """`is_text_file` for each (path, size) of a listing, a few reads at a time."""
+    gate = asyncio.Semaphore(_CONCURRENT_SNIFFS)
+
+    async def sniff(path: str, size: int | None) -> bool:
+        async with gate:
+            return await is_text_file(contents, path, size)
+
+    return list(await asyncio.gather(*(sniff(path, size) for path, size in files)))
