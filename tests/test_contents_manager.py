@@ -15,6 +15,8 @@ import pytest
 from documents_fixtures import source_of
 from harness import Collaborator, JupyterServer, call, call_error, eventually, mcp_client, start_server, write_notebook
 
+from jupyter_collab_mcp_secure.rtc import text_kinds
+
 PLUGINS = str(Path(__file__).parent / "plugins")
 
 
@@ -126,3 +128,29 @@ async def test_listings_honour_hide_globs_of_the_file_manager(server_factory) ->
     assert [entry["path"] for entry in notebooks["notebooks"]] == ["work/shown.ipynb"]
     assert [entry["path"] for entry in documents["documents"]] == ["work/notes.md"]
     assert named["documents"] == [] and under_hidden["notebooks"] == []
+
+
+class CountingContents:
+    """A contents manager's `get` for text sniffing, noting which files were read whole."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    async def get(self, path: str, content: bool = True, type: str | None = None) -> dict[str, Any]:
+        self.read.append(path)
+        return {"type": "file", "format": "text", "content": "text\n"}
+
+
+async def test_telling_text_from_binary_reads_within_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    contents = CountingContents()
+    large = text_kinds.SNIFF_MAX_BYTES + 1
+    files = [("a.txt", 10), ("image.png", 10), ("big.csv", large), ("big.out", large), ("unsized", None)]
+    assert await text_kinds.text_files(contents, files) == [True, False, True, False, True]
+    assert contents.read == ["a.txt", "unsized"]
+
+    monkeypatch.setattr(text_kinds, "SNIFF_BUDGET_BYTES", 25)
+    contents = CountingContents()
+    files = [("one.txt", 20), ("two.txt", 20), ("three", 5), ("four.md", 1)]
+    assert await text_kinds.text_files(contents, files) == [True, True, True, True]
+    # Past the budget the name decides ("three" has none that names a text kind, but fits what is left).
+    assert contents.read == ["one.txt", "three"]

@@ -32,9 +32,10 @@ _BINARY_SUFFIXES = frozenset(
     ".exe .bin .pyc .pkl .pickle .npy .npz .parquet .feather .h5 .hdf5 .sqlite .db .mp3 .mp4 .wav .avi .mov "
     ".woff .woff2 .ttf .otf .xlsx .docx .pptx".split()
 )
-# Sniffing reads a whole file through the contents manager (it has no partial read): a listing
-# reads files up to this size, and lets the name vouch for larger ones.
+# Sniffing reads a whole file through the contents manager (it has no partial read), so a listing
+# reads files up to SNIFF_MAX_BYTES and SNIFF_BUDGET_BYTES in all; the name decides the rest.
 SNIFF_MAX_BYTES = 1 << 20
+SNIFF_BUDGET_BYTES = 64 << 20
 # A NUL early in a file marks it binary even when it decodes as UTF-8.
 _NUL_WINDOW = 8192
 # Reads a listing keeps in flight: enough to overlap a remote manager's latency, few enough to spare it.
@@ -45,24 +46,8 @@ def kind_of(path: str) -> str:
     return _KINDS.get(PurePosixPath(path).suffix.lower(), "text")
 
 
-async def is_text_file(contents: Any, path: str, size: int | None = None) -> bool:
-    """Whether the served file at `path` is a text document, as Jupyter decides (UTF-8) and with no NUL byte.
-
-    `size` (bytes, from a listing) spares reading a large file: past SNIFF_MAX_BYTES
-    only a name of a known text kind counts.
-    """
-    suffix = PurePosixPath(path).suffix.lower()
-    if suffix in _BINARY_SUFFIXES:
-        return False
-    if size is not None and size > SNIFF_MAX_BYTES:
-        return suffix in _KINDS
-    try:
-        return _is_text(await ensure_async(contents.get(path, content=True, type="file")))
-    except HTTPError:
-        return False
-
-
 def _is_text(model: dict[str, Any]) -> bool:
+    """Jupyter serves the file as text (it is UTF-8), and no NUL byte comes early in it."""
     content = model.get("content")
     return model.get("format") == "text" and isinstance(content, str) and "\x00" not in content[:_NUL_WINDOW]
 
@@ -84,11 +69,34 @@ async def require_text(contents: Any, path: str) -> None:
 
 
 async def text_files(contents: Any, files: Sequence[tuple[str, int | None]]) -> list[bool]:
-    """`is_text_file` for each (path, size) of a listing, a few reads at a time."""
+    """Which files of a listing, given as (path, size in bytes or None), are text documents.
+
+    Files are read in listing order while the bounds allow, a few at a time; a
+    file past them counts as text when its extension names a text kind.
+    """
+    budget = SNIFF_BUDGET_BYTES
+    verdicts: list[bool | None] = []  # None: read it
+    for path, size in files:
+        suffix = PurePosixPath(path).suffix.lower()
+        cost = SNIFF_MAX_BYTES if size is None else size
+        if suffix in _BINARY_SUFFIXES:
+            verdicts.append(False)
+        elif cost <= min(SNIFF_MAX_BYTES, budget):
+            budget -= cost
+            verdicts.append(None)
+        else:
+            verdicts.append(suffix in _KINDS)
     gate = asyncio.Semaphore(_CONCURRENT_SNIFFS)
 
-    async def sniff(path: str, size: int | None) -> bool:
+    async def judge(path: str, verdict: bool | None) -> bool:
+        if verdict is not None:
+            return verdict
         async with gate:
-            return await is_text_file(contents, path, size)
+            try:
+                return _is_text(await ensure_async(contents.get(path, content=True, type="file")))
+            except HTTPError:
+                return False  # gone since the walk
 
-    return list(await asyncio.gather(*(sniff(path, size) for path, size in files)))
+    return list(
+        await asyncio.gather(*(judge(path, verdict) for (path, _), verdict in zip(files, verdicts, strict=True)))
+    )

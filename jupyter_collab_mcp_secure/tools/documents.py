@@ -135,8 +135,9 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     yaml, toml, ini, csv, r, julia, javascript, typescript, html, css, xml,
     shell, sql, latex, rst. Notebooks (use list_notebooks), binary files,
     hidden files and folders, names the server hides (its `hide_globs`) and
-    checkpoints are skipped; a file over a megabyte is listed only when its
-    extension names a text kind. Each entry tells
+    checkpoints are skipped. Telling text from binary reads files of up to
+    1 MiB, 64 MiB per listing; past that a file is listed when its extension
+    names a text kind. Each entry tells
     whether a collaboration room is open and how many collaborators are in it (people and agents apart).
     A very large tree is examined only up to the server's limit: `truncated`
     then says so (narrow the listing with `path`).
