@@ -101,6 +101,8 @@ async def test_edits_are_live_and_saved_through_the_contents_manager(memory_serv
         async with Collaborator.join(memory_server, "notes/readme.md", kind="file") as person:
             await call(client, "insert_text", path="notes/readme.md", text="Edited. ", position=0)
             await person.wait_for(lambda: source_of(person) == "Edited. # In memory\n")
+        history = await call(client, "get_document_history", path="notes/readme.md")
+    assert history["versions"][0]["tool"] == "insert_text" and history["versions"][0]["author"]["user"] == "owner"
     saved = await eventually(
         lambda: _served(memory_server, "notebooks/demo.ipynb"),
         lambda model: model["content"]["cells"][0]["source"] == "x = 4",
@@ -112,21 +114,21 @@ async def test_edits_are_live_and_saved_through_the_contents_manager(memory_serv
     assert not any(memory_server.root.iterdir())
 
 
-async def test_listings_honour_hide_globs_of_the_file_manager(server_factory) -> None:
-    hiding = server_factory("hide-globs", config={"ContentsManager": {"hide_globs": ["*.private.*", "scratch"]}})
-    write_notebook(hiding.root / "work" / "shown.ipynb", ["1"])
-    write_notebook(hiding.root / "work" / "mine.private.ipynb", ["2"])
-    write_notebook(hiding.root / "work" / "scratch" / "inside.ipynb", ["3"])
-    (hiding.root / "work" / "notes.md").write_text("# shown\n")
-    (hiding.root / "work" / "notes.private.md").write_text("# hidden by a glob\n")
-    (hiding.root / "work" / "scratch" / "inside.md").write_text("# below a hidden folder\n")
-    async with mcp_client(hiding) as client:
-        notebooks = await call(client, "list_notebooks", path="work")
-        documents = await call(client, "list_documents", path="work")
-        named = await call(client, "list_documents", path="work/notes.private.md")
-        under_hidden = await call(client, "list_notebooks", path="work/scratch")
-    assert [entry["path"] for entry in notebooks["notebooks"]] == ["work/shown.ipynb"]
-    assert [entry["path"] for entry in documents["documents"]] == ["work/notes.md"]
+async def test_listings_honour_hide_globs_of_the_file_manager(server: JupyterServer) -> None:
+    """Jupyter's default `hide_globs` hide editor backups (`*~`): its file browser lists none, nor do listings."""
+    folder = server.root / "globbed"
+    write_notebook(folder / "shown.ipynb", ["1"])
+    write_notebook(folder / "backup~" / "inside.ipynb", ["2"])
+    (folder / "notes.md").write_text("# shown\n")
+    (folder / "notes.md~").write_text("# an editor's backup\n")
+    (folder / "backup~" / "inside.md").write_text("# below a hidden folder\n")
+    async with mcp_client(server) as client:
+        notebooks = await call(client, "list_notebooks", path="globbed")
+        documents = await call(client, "list_documents", path="globbed")
+        named = await call(client, "list_documents", path="globbed/notes.md~")
+        under_hidden = await call(client, "list_notebooks", path="globbed/backup~")
+    assert [entry["path"] for entry in notebooks["notebooks"]] == ["globbed/shown.ipynb"]
+    assert [entry["path"] for entry in documents["documents"]] == ["globbed/notes.md"]
     assert named["documents"] == [] and under_hidden["notebooks"] == []
 
 
