@@ -122,6 +122,10 @@ async def test_listings_honour_hide_globs_of_the_file_manager(server: JupyterSer
     (folder / "notes.md").write_text("# shown\n")
     (folder / "notes.md~").write_text("# an editor's backup\n")
     (folder / "backup~" / "inside.md").write_text("# below a hidden folder\n")
+    # Links stay out as before: canonical paths would act on their targets.
+    write_notebook(server.root / "globbed-target" / "linked.ipynb", ["3"])
+    os.symlink(folder / "notes.md", folder / "link.md")
+    os.symlink(server.root / "globbed-target", folder / "linked-folder")
     async with mcp_client(server) as client:
         notebooks = await call(client, "list_notebooks", path="globbed")
         documents = await call(client, "list_documents", path="globbed")

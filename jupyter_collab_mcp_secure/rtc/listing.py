@@ -29,8 +29,8 @@ class Entry:
 
 def _listed_name(contents: Any, name: str) -> bool:
     # Dot names stay out even where `allow_hidden` serves them: listings never offered them, and a
-    # contents manager of another kind may not filter `hide_globs` itself.
-    return not name.startswith(".") and contents.should_list(name)
+    # contents manager of another kind may not filter `hide_globs` itself. A name is one path part.
+    return bool(name) and not name.startswith(".") and "/" not in name and contents.should_list(name)
 
 
 async def _listable(contents: Any, path: str) -> bool:
@@ -81,15 +81,19 @@ async def walk(
 ) -> tuple[list[Entry], bool]:
     """Files below `under` (a folder or one file) that `accept` takes, depth first, sorted by name.
 
-    Hidden and checkpoint folders are not entered; hidden files and links are not
-    listed. It stops after examining `limit` names and says so: (entries, truncated).
+    Hidden and checkpoint folders are not entered; hidden files, names the manager
+    hides (`hide_globs`) and links are not listed. It stops after examining
+    `limit` names and says so: (entries, truncated).
     """
     if under and not await _listable(contents, under):
         return [], False
     if under and await ensure_async(contents.file_exists(under)):
         if not accept(under):
             return [], False
-        model = await ensure_async(contents.get(under, content=False))
+        try:
+            model = await ensure_async(contents.get(under, content=False))
+        except HTTPError:
+            return [], False  # gone meanwhile
         return [Entry(under, model.get("size"))], False
     found: list[Entry] = []
     examined = 0
