@@ -324,7 +324,7 @@ class CollabMCP(
             forks=self.forks,
             cell_runs=CellRuns(self.rtc, self.executions, self.peers, self.attribution, self.output_max_chars),
             attribution=self.attribution,
-            history=HistoryReader(self.root, self.rtc, self.attribution, self.moves, self.history_quiet_period),
+            history=HistoryReader(self.rtc, self.attribution, self.moves, self.history_quiet_period),
             audit=self.audit,
             kernel_specs=self.serverapp.kernel_spec_manager,
             limits=limits,

@@ -79,10 +79,10 @@ async def test_versions_split_by_quiet_periods_and_authors(tmp_path: Path, attri
     for offset, letter in enumerate("abc"):  # a person typing: one version
         recorder.at(t0 + 10 + offset * 0.2)
         text.insert(len(text), letter)
-    attribution.record(file_id="F1", started=t0 + 20, finished=t0 + 20.1, principal=AGENT, tool="insert_text")
+    await attribution.record(file_id="F1", started=t0 + 20, finished=t0 + 20.1, principal=AGENT, tool="insert_text")
     recorder.at(t0 + 20.05)
     text.insert(0, "😀 ")
-    attribution.record(file_id="F1", started=t0 + 20.2, finished=t0 + 20.3, principal=AGENT, tool="insert_text")
+    await attribution.record(file_id="F1", started=t0 + 20.2, finished=t0 + 20.3, principal=AGENT, tool="insert_text")
     recorder.at(t0 + 20.25)
     text.insert(0, "again ")
     recorder.at(t0 + 30)
@@ -186,7 +186,7 @@ async def test_notebook_versions_count_cells(tmp_path: Path, attribution: Attrib
             "nbformat_minor": 5,
         }
     )
-    attribution.record(
+    await attribution.record(
         file_id="N1",
         started=recorder.clock + 9,
         finished=recorder.clock + 11,
@@ -211,7 +211,7 @@ async def test_notebook_versions_count_cells(tmp_path: Path, attribution: Attrib
 
 def test_every_edit_call_is_a_version_of_its_own() -> None:
     """10,000 quick updates alternating between two agents: one version each."""
-    from jupyter_collab_mcp_secure.rtc.attribution import Edit
+    from jupyter_collab_mcp_secure.rtc.attribution import AttributedEdit as Edit
 
     updates = [Update(bytes([i % 256]), 1000.0 + i) for i in range(10_000)]
     edits = [

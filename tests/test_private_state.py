@@ -17,7 +17,7 @@ def mode(path: Path) -> int:
 async def test_attribution_database_and_its_wal_are_private(tmp_path):
     database = tmp_path / "state" / "attribution.sqlite"
     log = AttributionLog(database)
-    log.record(file_id="f1", started=1.0, principal=Principal(user="alice", auth="jwt", realm="r"), tool="t")
+    await log.record(file_id="f1", started=1.0, principal=Principal(user="alice", auth="jwt", realm="r"), tool="t")
     await log.close()
     assert mode(database.parent) == 0o700
     files = [p for p in database.parent.iterdir() if p.name.startswith("attribution.sqlite")]

@@ -32,7 +32,7 @@ CREATE INDEX IF NOT EXISTS edits_by_file ON edits (file_id, started);
 
 
 @dataclass(frozen=True)
-class Edit:
+class AttributedEdit:
     file_id: str
     started: float
     finished: float
@@ -63,26 +63,34 @@ class AttributionLog:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def record(
+    async def record(
         self, *, file_id: str, started: float, principal: Principal, tool: str, finished: float | None = None
     ) -> None:
         agent = principal.agent or principal.declared_client
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO edits VALUES (?, ?, ?, ?, ?, ?)",
-                (file_id, started, finished if finished is not None else time.time(), principal.user, agent, tool),
-            )
+        row = (file_id, started, finished if finished is not None else time.time(), principal.user, agent, tool)
+        # An SQLite commit waits for the disk: on a worker thread, the event loop serves other calls meanwhile.
+        await asyncio.to_thread(self._insert, row)
 
-    def edits(self, file_id: str) -> list[Edit]:
+    def _insert(self, row: tuple[str, float, float, str, str | None, str]) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO edits VALUES (?, ?, ?, ?, ?, ?)", row)
+
+    async def edits(self, file_id: str) -> list[AttributedEdit]:
+        return await asyncio.to_thread(self._select, file_id)
+
+    def _select(self, file_id: str) -> list[AttributedEdit]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT file_id, started, finished, user, agent, tool FROM edits WHERE file_id = ? ORDER BY started",
                 (file_id,),
             ).fetchall()
-        return [Edit(*row) for row in rows]
+        return [AttributedEdit(*row) for row in rows]
 
     async def close(self) -> None:
         for pending in self._pending.values():
             await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
         with self._lock:
             self._db.close()

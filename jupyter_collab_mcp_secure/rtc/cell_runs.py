@@ -124,7 +124,7 @@ class CellRuns:
                         await progress(
                             len(outputs.outputs), f"running for {loop.time() - deadline + request.timeout:.0f} s"
                         )
-                self.attribution.record(file_id=document.file_id, started=started, principal=principal, tool=tool)
+                await self.attribution.record(file_id=document.file_id, started=started, principal=principal, tool=tool)
                 if not answer.done():
                     answer.set_result(
                         CellRun(document.path, cell_id, kernel_id, self._bounded(outputs), execution=watch.result())

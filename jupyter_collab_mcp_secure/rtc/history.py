@@ -32,7 +32,7 @@ from ..gateway.errors import NOT_FOUND, ToolFailure
 from ..identity.principal import Principal
 from ..timestamps import rfc3339
 from .adapter import FILE, NOTEBOOK, OpenDocument
-from .attribution import AttributionLog, Edit
+from .attribution import AttributedEdit, AttributionLog
 from .diff import change_counts, edits_to
 from .text import apply_edits
 from .ystore import CollabYStore, StoredSpan, store_key
@@ -69,7 +69,7 @@ class Version:
     last: int  # index of its last update
     started: float
     ended: float
-    author: Edit | None
+    author: AttributedEdit | None
     updates: int = 1  # content-changing updates in it
 
 
@@ -96,7 +96,9 @@ async def _read_updates(store_class: type[CollabYStore], key: str) -> list[Updat
     return updates
 
 
-def _author_of(timestamp: float, edits: Sequence[Edit], starts: Sequence[float], grace: float) -> Edit | None:
+def _author_of(
+    timestamp: float, edits: Sequence[AttributedEdit], starts: Sequence[float], grace: float
+) -> AttributedEdit | None:
     """The latest-started edit call whose span (extended by `grace`) holds `timestamp`."""
     index = bisect.bisect_right(starts, timestamp) - 1
     # Spans rarely overlap (concurrent agents); a short look back covers them.
@@ -107,7 +109,7 @@ def _author_of(timestamp: float, edits: Sequence[Edit], starts: Sequence[float],
     return None
 
 
-def attribute(updates: Sequence[Update], edits: Sequence[Edit]) -> list[Edit | None]:
+def attribute(updates: Sequence[Update], edits: Sequence[AttributedEdit]) -> list[AttributedEdit | None]:
     """Each update's edit call, or None for updates nobody claimed.
 
     Spans recorded by `attributed` hold their updates exactly. A record made
@@ -161,7 +163,10 @@ def content_changes(updates: Sequence[Update], kind: str) -> list[bool]:
 
 
 def group_versions(
-    updates: Sequence[Update], authors: Sequence[Edit | None], changes_content: Sequence[bool], quiet_period: float
+    updates: Sequence[Update],
+    authors: Sequence[AttributedEdit | None],
+    changes_content: Sequence[bool],
+    quiet_period: float,
 ) -> list[Version]:
     """Versions oldest first; updates that change no content join the version before them."""
     versions: list[Version] = []
@@ -236,7 +241,7 @@ class DocumentHistory:
 
     async def load(self) -> DocumentHistory:
         self.updates = await read_updates(self.store_class, store_key(self.kind, self.file_id))
-        edits = await asyncio.to_thread(self.attribution.edits, self.file_id)
+        edits = await self.attribution.edits(self.file_id)
         changes_content = await asyncio.to_thread(content_changes, self.updates, self.kind)
         self.versions = group_versions(self.updates, attribute(self.updates, edits), changes_content, self.quiet_period)
         return self
@@ -387,10 +392,7 @@ async def _record_when_stored(
             spans = await asyncio.wait_for(asyncio.gather(*stored), STORE_WRITE_TIMEOUT)
             started = min(span.earliest for span in spans)
             finished = max(span.latest for span in spans)
-    # An SQLite commit waits for the disk: on a worker thread, the event loop serves other calls meanwhile.
-    await asyncio.to_thread(
-        attribution.record, file_id=file_id, started=started, finished=finished, principal=principal, tool=tool
-    )
+    await attribution.record(file_id=file_id, started=started, finished=finished, principal=principal, tool=tool)
 
 
 def recorded(

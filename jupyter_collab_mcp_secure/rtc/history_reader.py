@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
 from ..gateway.errors import UNAVAILABLE, ToolFailure
 from .adapter import FILE, RTCAdapter
@@ -15,10 +15,7 @@ from .ystore import settled, store_class_in_use
 
 
 class HistoryReader:
-    def __init__(
-        self, root: Path, rtc: RTCAdapter, attribution: AttributionLog, moves: MoveLog, quiet_period: float
-    ) -> None:
-        self.root = root
+    def __init__(self, rtc: RTCAdapter, attribution: AttributionLog, moves: MoveLog, quiet_period: float) -> None:
         self.rtc = rtc
         self.attribution = attribution
         self.moves = moves
@@ -27,7 +24,7 @@ class HistoryReader:
     async def load(self, path: str, kind: str, can_read: Callable[[str], bool]) -> DocumentHistory:
         await self.rtc.require_file(path, kind)
         if kind == FILE:
-            require_text(self.root, path)
+            await require_text(self.rtc.contents, path)
         store_class = store_class_in_use(self.rtc.ydoc_extension)
         if store_class is None:
             raise ToolFailure(UNAVAILABLE, history_unavailable_reason())
@@ -39,5 +36,5 @@ class HistoryReader:
         await self.attribution.settled(file_id)
         history = await DocumentHistory(store_class, self.attribution, kind, file_id, self.quiet_period).load()
         # Content from before a move into this folder is shown only to those who could read it where it was.
-        history.restrict(self.moves.former_paths(path), can_read)
+        history.restrict(await asyncio.to_thread(self.moves.former_paths, path), can_read)
         return history

@@ -10,6 +10,7 @@ the document had when the version was made.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -48,7 +49,8 @@ class MoveLog:
 
     async def _on_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         if data.get("action") == "rename" and data.get("source_path") is not None:
-            self.record(str(data["source_path"]), str(data.get("path") or ""), time.time())
+            # A commit waits for the disk: on a worker thread, off the event loop.
+            await asyncio.to_thread(self.record, str(data["source_path"]), str(data.get("path") or ""), time.time())
 
     def record(self, source: str, destination: str, moved_at: float) -> None:
         with self._lock:

@@ -1,14 +1,12 @@
-"""What every tool group shares: the caller's context, the untrusted-content mark, listing walks."""
+"""What every tool group shares: the caller's context, the untrusted-content mark, listings."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..gateway.context import CallContext, current_call
+from ..rtc.listing import Entry, walk
 from ..rtc.services import Services
 
 UNTRUSTED = {
@@ -20,7 +18,6 @@ UNTRUSTED = {
     ),
 }
 
-_SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__", "node_modules"}
 # Collaborators choose their own names: long enough to recognise someone, too short to carry a prompt.
 MAX_NAME_CHARS = 100
 CUT_MARK = "…"
@@ -39,44 +36,13 @@ def services() -> Services:
     return found
 
 
-def walk(root: Path, under: str, accept: Callable[[str], bool], limit: int) -> tuple[list[str], bool]:
-    """Relative POSIX paths below `under`, skipping hidden and checkpoint folders, hidden files and links.
-
-    Blocking (run it in a thread); `accept` must be safe to call there. It
-    stops after examining `limit` names and says so: (paths, truncated).
-    Links are not listed or followed: their targets may lie outside the root or
-    under a path the caller may not read (they are opened by their real path).
-    """
-    start = root.joinpath(under) if under else root
-    if start.is_file():
-        return ([under] if accept(under) else []), False
-    found: list[str] = []
-    examined = 0
-    for folder, dirs, files in os.walk(start, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
-        relative_folder = Path(folder).relative_to(root)
-        examined += len(dirs)
-        for name in sorted(files):
-            examined += 1
-            if examined > limit:
-                return found, True
-            # A linked file is checked by its link name but would show its target's size and kind.
-            if name.startswith(".") or os.path.islink(os.path.join(folder, name)):
-                continue
-            relative = (relative_folder / name).as_posix()
-            if accept(relative):
-                found.append(relative)
-        if examined > limit:
-            return found, True
-    return found, False
-
-
-async def listing(under: str, accept: Callable[[str], bool]) -> tuple[list[str], bool]:
-    """The walk of a listing tool, off the event loop and capped; only what the caller may read comes back."""
+async def listing(under: str, accept: Callable[[str], bool]) -> tuple[list[Entry], bool]:
+    """The contents manager's files below `under` that `accept` takes, capped; only what the caller may read."""
     current = call()
     svc = services()
-    found, truncated = await asyncio.to_thread(walk, svc.root, under, accept, svc.limits.listing_max_entries)
-    return current.readable(found), truncated
+    found, truncated = await walk(svc.rtc.contents, svc.root, under, accept, svc.limits.listing_max_entries)
+    readable = set(current.readable(entry.path for entry in found))
+    return [entry for entry in found if entry.path in readable], truncated
 
 
 def bounded_name(value: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -31,7 +31,7 @@ from ..rtc.text import (
     checked_length,
     checked_position,
 )
-from ..rtc.text_kinds import ANY_TEXT, FILE_TYPES, is_text_file, kind_of, require_text
+from ..rtc.text_kinds import ANY_TEXT, FILE_TYPES, kind_of, require_text, text_files
 from .content import bounded_collaborators, call, listing, services, with_untrusted
 
 MAX_HISTORY_LIMIT = 500
@@ -42,8 +42,8 @@ def _document_kind(path: str) -> str:
     return NOTEBOOK if path.endswith(".ipynb") else FILE
 
 
-def _require_text(path: str) -> None:
-    require_text(services().root, path)
+async def _require_text(path: str) -> None:
+    await require_text(services().rtc.contents, path)
 
 
 def _check_file_type(file_type: str | None) -> None:
@@ -78,9 +78,11 @@ def _text_of(document: OpenDocument) -> Text:
     return document.doc.ydoc.get("source", type=Text)
 
 
-def _open_text(path: str, fork_id: str | None) -> contextlib.AbstractAsyncContextManager[OpenDocument]:
-    _require_text(path)
-    return services().forks.open_target(path, FILE, fork_id)
+@contextlib.asynccontextmanager
+async def _open_text(path: str, fork_id: str | None) -> AsyncIterator[OpenDocument]:
+    await _require_text(path)
+    async with services().forks.open_target(path, FILE, fork_id) as document:
+        yield document
 
 
 # Reads the live text and returns (the text the edits apply to, the edits, where the cursor ends).
@@ -132,32 +134,36 @@ async def list_documents(path: str | None = None, file_type: str | None = None) 
     (.txt, .log and unknown extensions), 'markdown', or a kind: python, json,
     yaml, toml, ini, csv, r, julia, javascript, typescript, html, css, xml,
     shell, sql, latex, rst. Notebooks (use list_notebooks), binary files,
-    hidden files and folders and checkpoints are skipped. Each entry tells
+    hidden files and folders, names the server hides (its `hide_globs`) and
+    checkpoints are skipped. Telling text from binary reads files of up to
+    1 MiB, 64 MiB per listing; past that a file is listed when its extension
+    names a text kind. Each entry tells
     whether a collaboration room is open and how many collaborators are in it (people and agents apart).
     A very large tree is examined only up to the server's limit: `truncated`
     then says so (narrow the listing with `path`).
     """
     _check_file_type(file_type)
     rtc = services().rtc
-    root = services().root
 
-    def accept(relative: str) -> bool:
+    def named_like(relative: str) -> bool:
         if relative.endswith(".ipynb"):
             return False
-        if file_type not in (None, ANY_TEXT) and kind_of(relative) != file_type:
-            return False
-        return is_text_file(root / relative)
+        return file_type in (None, ANY_TEXT) or kind_of(relative) == file_type
 
-    found, truncated = await listing(path or "", accept)
+    found, truncated = await listing(path or "", named_like)
+    # Read only what the caller may read, after the walk: sniffing reads whole files.
+    verdicts = await text_files(rtc.contents, [(entry.path, entry.size) for entry in found])
     documents = []
-    for document_path in found:
-        room = rtc.live_room_of(document_path, FILE)
+    for entry, is_text in zip(found, verdicts, strict=True):
+        if not is_text:
+            continue
+        room = rtc.live_room_of(entry.path, FILE)
         documents.append(
             {
-                "path": document_path,
-                "name": PurePosixPath(document_path).name,
-                "file_type": kind_of(document_path),
-                "size_bytes": (root / document_path).stat().st_size,
+                "path": entry.path,
+                "name": PurePosixPath(entry.path).name,
+                "file_type": kind_of(entry.path),
+                "size_bytes": entry.size,
                 "collaborating": room is not None,
                 **rtc.presence_counts(room),
             }
@@ -358,7 +364,7 @@ async def fork_document(
     current = call()
     kind = _document_kind(path)
     if kind == FILE:
-        _require_text(path)
+        await _require_text(path)
     fork = await services().forks.create(
         path,
         kind,

@@ -36,7 +36,8 @@ from .content import bounded_collaborators, call, listing, services, with_untrus
 async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     """List the notebooks (.ipynb) you may read, under `path` (a folder or notebook; default: everything).
 
-    Checkpoints and hidden folders are skipped. Each entry says whether a
+    Checkpoints, hidden folders and names the server hides (its `hide_globs`)
+    are skipped. Each entry says whether a
     collaboration room is open for it and how many collaborators are in it (people and agents apart).
     A very large tree is examined only up to the server's limit: `truncated`
     then says so (narrow the listing with `path`).
@@ -44,12 +45,12 @@ async def list_notebooks(path: str | None = None) -> dict[str, Any]:
     rtc = services().rtc
     found, truncated = await listing(path or "", lambda relative: relative.endswith(".ipynb"))
     notebooks = []
-    for notebook_path in found:
-        room = rtc.live_room_of(notebook_path, NOTEBOOK)
+    for entry in found:
+        room = rtc.live_room_of(entry.path, NOTEBOOK)
         notebooks.append(
             {
-                "path": notebook_path,
-                "name": notebook_path.rsplit("/", 1)[-1],
+                "path": entry.path,
+                "name": entry.path.rsplit("/", 1)[-1],
                 "collaborating": room is not None,
                 **rtc.presence_counts(room),
             }
